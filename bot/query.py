@@ -1,0 +1,250 @@
+"""Keyword queries: parse them (`parse_query`) and match many rules against one text at once.
+
+The language is described in `bot.queryparse`; normalisation in `bot.textnorm`. Pure: no I/O,
+no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from itertools import chain, filterfalse
+
+from bot.queryparse import (
+    MIN_STEM,
+    And,
+    Node,
+    Not,
+    Or,
+    Query,
+    QueryError,
+    Term,
+    parse_query,
+)
+from bot.textnorm import normalise, words
+
+__all__ = [
+    "And",
+    "Matcher",
+    "Node",
+    "Not",
+    "Or",
+    "Query",
+    "QueryError",
+    "RuleMatch",
+    "Term",
+    "TermHit",
+    "normalise",
+    "parse_query",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TermHit:
+    """A positive term that matched: as written in the query, and the word forms it matched."""
+
+    term: str
+    forms: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleMatch:
+    """A rule that matched a text, with its positive terms that matched, in query order."""
+
+    rule_id: str
+    hits: tuple[TermHit, ...]
+
+
+_TOKEN_CACHE_SIZE = 200_000  # distinct tokens remembered; the memo starts over beyond this
+
+_Predicate = Callable[[AbstractSet[int]], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    rule_id: str
+    predicate: _Predicate
+    positive: tuple[tuple[int, str], ...]  # (term id, term as written), query order
+
+
+class Matcher:
+    """Every rule of a configuration, compiled once, matched against one text at a time.
+
+    Each distinct term is evaluated once per text (words by set lookup, prefixes through an
+    index of their first three letters, phrases by token position once their words are all
+    present); a rule is evaluated only if one of its anchor terms (`Query.anchor_terms`) is
+    present. Not thread-safe: it keeps a memo of the tokens it has seen."""
+
+    __slots__ = (
+        "_atom_terms",
+        "_heads",
+        "_rules",
+        "_rules_by_term",
+        "_term_atoms",
+        "_term_words",
+        "_token_atoms",
+        "_words",
+    )
+
+    def __init__(self) -> None:
+        self._rules: list[_Rule] = []
+        self._term_words: list[tuple[str, ...]] = []  # term id -> its normalised words
+        self._term_atoms: list[tuple[int, ...]] = []  # term id -> atom ids of its words
+        self._words: dict[str, int] = {}  # whole word -> atom id
+        self._heads: dict[str, list[tuple[str, int]]] = {}  # first 3 letters -> (stem, atom id)
+        self._atom_terms: list[list[int]] = []  # atom id -> term ids using it
+        self._rules_by_term: list[list[int]] = []  # term id -> rules it anchors
+        # Memo: token -> atoms it matches. News vocabulary repeats, so after a few hundred items
+        # almost every token is known and the lookup of a whole text runs at C speed.
+        self._token_atoms: dict[str, tuple[int, ...]] = {}
+
+    @classmethod
+    def compile(cls, rules: Sequence[tuple[str, Query]]) -> Matcher:
+        """Build a matcher for (rule id, query) pairs; rule ids must be unique."""
+        matcher = cls()
+        term_ids: dict[tuple[str, ...], int] = {}
+        atom_ids: dict[str, int] = {}
+        seen: set[str] = set()
+        for rule_id, query in rules:
+            if rule_id in seen:
+                raise ValueError(f"duplicate rule id {rule_id!r}")
+            seen.add(rule_id)
+            for term in query.terms():
+                if term.words not in term_ids:
+                    term_ids[term.words] = len(matcher._term_words)
+                    matcher._term_words.append(term.words)
+                    matcher._rules_by_term.append([])
+                    atoms = tuple(matcher._add_atom(w, atom_ids) for w in dict.fromkeys(term.words))
+                    for atom in atoms:
+                        matcher._atom_terms[atom].append(term_ids[term.words])
+                    matcher._term_atoms.append(atoms)
+            positive = tuple((term_ids[t.words], t.text) for t in query.positive_terms())
+            for term in query.anchor_terms():
+                matcher._rules_by_term[term_ids[term.words]].append(len(matcher._rules))
+            predicate = _compile(query.root, term_ids)
+            matcher._rules.append(_Rule(rule_id, predicate, positive))
+        return matcher
+
+    def _add_atom(self, word: str, atom_ids: dict[str, int]) -> int:
+        """Register a word or prefix (once); return its atom id."""
+        if word not in atom_ids:
+            atom = atom_ids[word] = len(self._atom_terms)
+            self._atom_terms.append([])
+            if word.endswith("*"):
+                self._heads.setdefault(word[:MIN_STEM], []).append((word[:-1], atom))
+            else:
+                self._words[word] = atom
+        return atom_ids[word]
+
+    def match(self, text: str, rule_ids: Collection[str] | None = None) -> list[RuleMatch]:
+        """The rules (all, or those in `rule_ids`) that match `text`, in configuration order."""
+        tokens = words(normalise(text))
+        distinct = dict.fromkeys(tokens)
+        known = self._token_atoms
+        unseen = list(filterfalse(known.__contains__, distinct))
+        if len(known) + len(unseen) > _TOKEN_CACHE_SIZE:
+            known.clear()
+        for token in unseen:
+            known[token] = self._atoms_of(token)
+        atoms = set(chain.from_iterable(map(known.__getitem__, distinct)))
+        if not atoms:
+            return []
+        present: set[int] = set()
+        for term_id in {t for atom in atoms for t in self._atom_terms[atom]}:
+            pattern = self._term_words[term_id]
+            if len(pattern) == 1 or (
+                atoms.issuperset(self._term_atoms[term_id])
+                and next(_phrase_starts(tokens, pattern), None) is not None
+            ):
+                present.add(term_id)
+        candidates = sorted({r for t in present for r in self._rules_by_term[t]})
+        if isinstance(rule_ids, str):
+            raise TypeError("rule_ids must be a collection of rule ids, not one string")
+        if rule_ids is not None and not isinstance(rule_ids, AbstractSet):
+            rule_ids = frozenset(rule_ids)
+        found: list[RuleMatch] = []
+        for index in candidates:
+            rule = self._rules[index]
+            if (rule_ids is None or rule.rule_id in rule_ids) and rule.predicate(present):
+                hits = tuple(
+                    TermHit(written, self._forms(tokens, distinct, self._term_words[term_id]))
+                    for term_id, written in rule.positive
+                    if term_id in present
+                )
+                found.append(RuleMatch(rule.rule_id, hits))
+        return found
+
+    def _atoms_of(self, token: str) -> tuple[int, ...]:
+        """The words and prefixes of the configuration that `token` matches."""
+        found = [
+            atom for stem, atom in self._heads.get(token[:MIN_STEM], ()) if token.startswith(stem)
+        ]
+        atom = self._words.get(token)
+        if atom is not None:
+            found.append(atom)
+        return tuple(found)
+
+    @staticmethod
+    def _forms(
+        tokens: list[str], distinct: dict[str, None], pattern: tuple[str, ...]
+    ) -> tuple[str, ...]:
+        """The distinct forms of the text that a present term matched, in order of appearance."""
+        if len(pattern) > 1:
+            size = len(pattern)
+            spans = (" ".join(tokens[i : i + size]) for i in _phrase_starts(tokens, pattern))
+            return tuple(dict.fromkeys(spans))
+        word = pattern[0]
+        if not word.endswith("*"):
+            return (word,)
+        stem = word[:-1]
+        return tuple(token for token in distinct if token.startswith(stem))
+
+
+def _compile(node: Node, term_ids: dict[tuple[str, ...], int]) -> _Predicate:
+    """A predicate over the set of term ids present in a text.
+
+    Terms directly under AND or OR are tested together with one C-level set operation."""
+    if isinstance(node, Term):
+        term_id = term_ids[node.words]
+        return lambda present: term_id in present
+    if isinstance(node, Not):
+        operand = _compile(node.operand, term_ids)
+        return lambda present: not operand(present)
+    ids = frozenset(term_ids[c.words] for c in node.operands if isinstance(c, Term))
+    rest = tuple(_compile(c, term_ids) for c in node.operands if not isinstance(c, Term))
+    if isinstance(node, And):
+        if not rest:
+            return ids.issubset
+        return lambda present: ids.issubset(present) and all(f(present) for f in rest)
+    if not rest:
+        return lambda present: not ids.isdisjoint(present)
+    return lambda present: not ids.isdisjoint(present) or any(f(present) for f in rest)
+
+
+def _fits(token: str, word: str) -> bool:
+    return token.startswith(word[:-1]) if word.endswith("*") else token == word
+
+
+def _phrase_starts(tokens: list[str], pattern: tuple[str, ...]) -> Iterator[int]:
+    """Positions where the phrase `pattern` (normalised words, maybe prefixes) starts."""
+    size, first = len(pattern), pattern[0]
+    last = len(tokens) - size
+    if first.endswith("*"):
+        starts: Iterator[int] = iter(range(last + 1))
+    else:
+        starts = _positions(tokens, first, last)
+    for i in starts:
+        if all(_fits(tokens[i + k], pattern[k]) for k in range(size)):
+            yield i
+
+
+def _positions(tokens: list[str], word: str, last: int) -> Iterator[int]:
+    """Positions of `word` in tokens[: last + 1], found by C-speed scans."""
+    i = -1
+    while True:
+        try:
+            i = tokens.index(word, i + 1, last + 1)
+        except ValueError:
+            return
+        yield i
