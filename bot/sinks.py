@@ -1,0 +1,99 @@
+"""Where alerts go: the `Sink` seam, its outcomes, and the console sink.
+
+A sink sends one `Message` and reports what happened as a `SendOutcome`; it never raises
+for a delivery failure. The dispatcher (`bot.dispatcher`) decides what each outcome means
+for the outbox row (sent, retried later, resent as plain text, failed).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Protocol, TextIO
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One outbox row, ready to send.
+
+    `html` is Telegram HTML (every dynamic string escaped); `plain` is the same text without
+    markup, sent when `as_plain` is set (after Telegram could not parse the HTML). `link` is
+    the URL to preview, or "" for no preview.
+    """
+
+    outbox_id: int
+    chat_id: int | str
+    html: str
+    plain: str
+    link: str = ""
+    as_plain: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """Delivered; `message_id` is Telegram's id of the new message (None for the console)."""
+
+    message_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryLater:
+    """Flood control (HTTP 429): wait `seconds` before sending anything again."""
+
+    seconds: float
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Transient:
+    """Timeout, network error or 5xx: the outcome is unknown; back off and send again."""
+
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class BadMarkup:
+    """Telegram could not parse the HTML ("can't parse entities"): resend as plain text."""
+
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Permanent:
+    """Will never succeed as is (chat not found, bot kicked, other bad request)."""
+
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Migrated:
+    """The group became a supergroup: send to `new_chat_id` instead."""
+
+    new_chat_id: int
+    error: str
+
+
+SendOutcome = Sent | RetryLater | Transient | BadMarkup | Permanent | Migrated
+
+
+class Sink(Protocol):
+    """Sends one message and says what happened; never raises for a delivery failure."""
+
+    name: str
+
+    async def send(self, message: Message) -> SendOutcome: ...
+
+
+class ConsoleSink:
+    """Prints each alert as plain text to a stream (stdout by default)."""
+
+    name = "console"
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream
+
+    async def send(self, message: Message) -> SendOutcome:
+        stream = self._stream or sys.stdout
+        stream.write(f"── alert for {message.chat_id} ──\n{message.plain}\n\n")
+        stream.flush()
+        return Sent()

@@ -1,0 +1,1063 @@
+"""A fake Telegram Bot API server on loopback, for driving the real python-telegram-bot.
+
+`FakeTelegramAPI` is a real HTTP server (stdlib `ThreadingHTTPServer` in a background thread)
+answering `/bot{token}/{method}` the way api.telegram.org does: the same JSON envelope, the
+same error strings, HTML parse mode parsed like tdlib does it, message length counted in UTF-16
+units after parsing. Every call is checked against the Bot API spec in
+`tests/data/telegram-bot-api-spec/api.json`; a call Telegram would reject is answered with a 400
+and recorded in `violations`, which tests assert stays empty.
+
+Point PTB at it with `telegram.Bot(TEST_TOKEN, base_url=server.base_url)`.
+
+Where this fake is stricter than Telegram, on purpose: a bare `&` or `>` in HTML text and named
+entities other than `&lt; &gt; &amp; &quot;` are rejected (Telegram's documentation requires
+them escaped; tdlib happens to tolerate them), and parameters unknown to the spec are rejected
+(Telegram ignores them). Both catch our own bugs early.
+
+Fault injection (`fail_next`, `down`) is thread-safe and may be called while PTB is mid-call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import math
+import re
+import socket
+import threading
+import time
+import zlib
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+SPEC_PATH = Path(__file__).resolve().parents[1] / "data" / "telegram-bot-api-spec" / "api.json"
+TEST_TOKEN = "123456:TEST-token_abcdefghijklmnopqrstuvwxyz0"
+TEST_CHAT_ID = -1001234567890
+MAX_MESSAGE_LENGTH = 4096  # UTF-16 code units, after entity parsing
+DEFAULT_MIGRATE_TO = -1009876543210
+
+FAULT_KINDS = frozenset(
+    {
+        "429",
+        "500",
+        "502",
+        "chat_not_found",
+        "forbidden",
+        "parse_entities",
+        "migrate",
+        "hang",
+        "drop",
+    }
+)
+
+ChatId = int | str
+
+
+# ───────────────────────────── the spec ─────────────────────────────
+
+
+@functools.cache
+def load_spec(path: Path = SPEC_PATH) -> dict[str, Any]:
+    """The parsed api.json (methods and types), read once per process."""
+    spec: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return spec
+
+
+class SpecViolation(ValueError):
+    """A parameter Telegram would reject; `str()` is the description after "Bad Request: "."""
+
+
+_INT_RE = re.compile(r"-?\d+")
+_TRUE = frozenset({"true", "1"})
+_FALSE = frozenset({"false", "0"})
+
+
+def _coerce(value: Any, type_name: str, spec: dict[str, Any], where: str) -> Any:
+    """Coerce one value (form strings or JSON values) to `type_name`, or raise SpecViolation."""
+    if type_name.startswith("Array of "):
+        inner = type_name.removeprefix("Array of ")
+        if isinstance(value, str):
+            value = _json_field(value, where)
+        if not isinstance(value, list):
+            raise SpecViolation(f'field "{where}" must be an Array')
+        return [_coerce(item, inner, spec, f"{where}[{n}]") for n, item in enumerate(value)]
+    if type_name == "Integer":
+        if isinstance(value, str) and _INT_RE.fullmatch(value.strip()):
+            return int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise SpecViolation(f'field "{where}" must be an Integer')
+    if type_name == "Float":
+        if isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                raise SpecViolation(f'field "{where}" must be a Float') from None
+            if math.isfinite(number):
+                return number
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise SpecViolation(f'field "{where}" must be a Float')
+    if type_name == "Boolean":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        raise SpecViolation(f'field "{where}" must be a Boolean')
+    if type_name == "String":
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)  # Telegram converts JSON numbers to strings
+        raise SpecViolation(f'field "{where}" must be a String')
+    if type_name == "InputFile":
+        if isinstance(value, str):
+            return value  # a file_id or a URL; uploads (multipart) are not supported here
+        raise SpecViolation(f'field "{where}" must be a file_id or URL')
+    type_spec = spec["types"].get(type_name)
+    if type_spec is None:
+        raise SpecViolation(f'field "{where}" has a type unknown to the spec: {type_name}')
+    if isinstance(value, str):
+        value = _json_field(value, where)
+    if not isinstance(value, dict):
+        raise SpecViolation(f'field "{where}" must be a JSON object ({type_name})')
+    if "subtypes" in type_spec:
+        errors = []
+        for sub in type_spec["subtypes"]:
+            try:
+                return _coerce(value, sub, spec, where)
+            except SpecViolation as exc:
+                errors.append(str(exc))
+        raise SpecViolation(f'field "{where}" matches no kind of {type_name}: {errors[0]}')
+    return _coerce_fields(value, type_spec.get("fields", []), spec, prefix=f"{where}.")
+
+
+def _json_field(value: str, where: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise SpecViolation(f'can\'t parse JSON in field "{where}"') from None
+
+
+def _coerce_union(value: Any, types: list[str], spec: dict[str, Any], where: str) -> Any:
+    first_error: SpecViolation | None = None
+    for type_name in types:
+        try:
+            return _coerce(value, type_name, spec, where)
+        except SpecViolation as exc:
+            first_error = first_error or exc
+    if len(types) == 1 and first_error is not None:
+        raise first_error
+    raise SpecViolation(f'field "{where}" must be one of {" | ".join(types)}')
+
+
+def _coerce_fields(
+    raw: dict[str, Any], fields: list[dict[str, Any]], spec: dict[str, Any], *, prefix: str = ""
+) -> dict[str, Any]:
+    by_name = {f["name"]: f for f in fields}
+    for name in raw:
+        if name not in by_name:
+            raise SpecViolation(f'unknown parameter "{prefix}{name}"')
+    out: dict[str, Any] = {}
+    for f in fields:
+        name = f["name"]
+        if name not in raw:
+            if f["required"]:
+                raise SpecViolation(f'required parameter "{prefix}{name}" is missing')
+            continue
+        out[name] = _coerce_union(raw[name], f["types"], spec, prefix + name)
+    return out
+
+
+def validate_call(method: str, raw: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """Check `raw` parameters of a (canonically named) method against the spec; coerced params."""
+    return _coerce_fields(raw, spec["methods"][method].get("fields", []), spec)
+
+
+# ───────────────────────────── HTML parse mode ─────────────────────────────
+
+
+class EntityParseError(ValueError):
+    """HTML Telegram cannot parse; `str()` is what follows "can't parse entities: "."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedText:
+    """Text as Telegram shows it (tags removed, entities decoded) and its formatting entities."""
+
+    text: str
+    entities: tuple[dict[str, Any], ...] = ()
+
+
+SUPPORTED_TAGS = frozenset(
+    {
+        "a", "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler",
+        "code", "pre", "blockquote", "tg-emoji", "tg-time",
+    }
+)  # fmt: skip
+_ENTITY_TYPES = {
+    "b": "bold",
+    "strong": "bold",
+    "i": "italic",
+    "em": "italic",
+    "u": "underline",
+    "ins": "underline",
+    "s": "strikethrough",
+    "strike": "strikethrough",
+    "del": "strikethrough",
+    "span": "spoiler",
+    "tg-spoiler": "spoiler",
+    "a": "text_link",
+    "code": "code",
+    "pre": "pre",
+    "blockquote": "blockquote",
+    "tg-emoji": "custom_emoji",
+    "tg-time": "date_time",
+}
+_NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+_ENTITY_RE = re.compile(r"&(?:#(\d{1,8})|#[xX]([0-9a-fA-F]{1,8})|([A-Za-z][A-Za-z0-9]*));")
+_SPACE = " \t\r\n\f\v"
+
+
+def utf16_len(text: str) -> int:
+    """Length in UTF-16 code units, as Telegram counts it (astral characters count 2)."""
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+def _decode_entity(text: str, pos: int) -> tuple[str, int] | None:
+    """The character an `&…;` at `pos` stands for and the index after it, or None."""
+    m = _ENTITY_RE.match(text, pos)
+    if not m:
+        return None
+    dec, hexa, name = m.groups()
+    if name is not None:
+        char = _NAMED_ENTITIES.get(name)
+        return (char, m.end()) if char is not None else None
+    code = int(dec) if dec is not None else int(hexa, 16)
+    if code == 0 or code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+        return None
+    return chr(code), m.end()
+
+
+@dataclass
+class _Open:
+    tag: str
+    argument: str
+    offset: int  # UTF-16 offset in the visible text
+
+
+def parse_html(text: str) -> ParsedText:
+    """Parse Telegram HTML (parse_mode="HTML") like tdlib's parse_html does.
+
+    Raises EntityParseError with tdlib's wording ("Unsupported start tag "script" at byte offset
+    0", "Can't find end tag corresponding to start tag "b"", …). Stricter than tdlib for bare
+    `&`/`>` and unknown named entities, which Telegram's documentation forbids.
+    """
+    out: list[str] = []
+    utf16 = 0
+    stack: list[_Open] = []
+    entities: list[dict[str, Any]] = []
+    n = len(text)
+
+    def byte_offset(index: int) -> int:
+        return len(text[:index].encode("utf-8", "surrogatepass"))
+
+    i = 0
+    while i < n:
+        c = text[i]
+        if c == "&":
+            decoded = _decode_entity(text, i)
+            if decoded is None:
+                raise EntityParseError(
+                    f'Character "&" at byte offset {byte_offset(i)} must be escaped as "&amp;"'
+                )
+            char, i = decoded
+            out.append(char)
+            utf16 += utf16_len(char)
+            continue
+        if c == ">":
+            raise EntityParseError(
+                f'Character ">" at byte offset {byte_offset(i)} must be escaped as "&gt;"'
+            )
+        if c != "<":
+            out.append(c)
+            utf16 += 2 if ord(c) > 0xFFFF else 1
+            i += 1
+            continue
+
+        begin = i
+        i += 1
+        if i < n and text[i] == "/":  # an end tag
+            if not stack:
+                raise EntityParseError(f"Unexpected end tag at byte offset {byte_offset(begin)}")
+            i += 1
+            name_start = i
+            while i < n and text[i] not in _SPACE and text[i] != ">":
+                i += 1
+            end_name = text[name_start:i].lower()
+            while i < n and text[i] in _SPACE:
+                i += 1
+            if i >= n or text[i] != ">":
+                raise EntityParseError(f"Unclosed end tag at byte offset {byte_offset(begin)}")
+            i += 1
+            opened = stack.pop()
+            if end_name and end_name != opened.tag:
+                raise EntityParseError(
+                    f"Unmatched end tag at byte offset {byte_offset(begin)}, "
+                    f'expected "</{opened.tag}>", found "</{end_name}>"'
+                )
+            length = utf16 - opened.offset
+            if length > 0:
+                entities.append(_entity(opened, length))
+            continue
+
+        # a start tag
+        name_start = i
+        while i < n and text[i] not in _SPACE and text[i] != ">":
+            i += 1
+        if i >= n:
+            raise EntityParseError(f"Unclosed start tag at byte offset {byte_offset(begin)}")
+        tag = text[name_start:i].lower()
+        if tag not in SUPPORTED_TAGS:
+            raise EntityParseError(
+                f'Unsupported start tag "{tag}" at byte offset {byte_offset(begin)}'
+            )
+        argument = ""
+        while True:
+            while i < n and text[i] in _SPACE:
+                i += 1
+            if i >= n:
+                raise EntityParseError(
+                    f'Unclosed start tag "{tag}" at byte offset {byte_offset(begin)}'
+                )
+            if text[i] == ">":
+                i += 1
+                break
+            attr_start = i
+            while i < n and text[i] not in _SPACE and text[i] not in "=>":
+                i += 1
+            attr = text[attr_start:i].lower()
+            if not attr:
+                raise EntityParseError(
+                    f'Empty attribute name in the tag "{tag}" at byte offset {byte_offset(begin)}'
+                )
+            while i < n and text[i] in _SPACE:
+                i += 1
+            if i >= n or text[i] != "=":
+                if tag == "blockquote" and attr == "expandable":
+                    argument = "expandable"
+                    continue
+                raise EntityParseError(
+                    "Expected equal sign in declaration of an attribute of the tag "
+                    f'"{tag}" at byte offset {byte_offset(begin)}'
+                )
+            i += 1
+            while i < n and text[i] in _SPACE:
+                i += 1
+            if i >= n:
+                raise EntityParseError(
+                    f'Unclosed start tag "{tag}" at byte offset {byte_offset(begin)}'
+                )
+            if text[i] in "'\"":
+                quote = text[i]
+                i += 1
+                value_chars: list[str] = []
+                while i < n and text[i] != quote:
+                    if text[i] == "&" and (decoded := _decode_entity(text, i)) is not None:
+                        value_chars.append(decoded[0])
+                        i = decoded[1]
+                        continue
+                    value_chars.append(text[i])
+                    i += 1
+                if i >= n:
+                    raise EntityParseError(
+                        f"Unclosed start tag at byte offset {byte_offset(begin)}"
+                    )
+                i += 1
+                value = "".join(value_chars)
+            else:
+                token_start = i
+                while i < n and (text[i].isascii() and (text[i].isalnum() or text[i] in ".-")):
+                    i += 1
+                value = text[token_start:i].lower()
+                if i >= n or (text[i] not in _SPACE and text[i] != ">"):
+                    raise EntityParseError(
+                        f"Unexpected end of name token at byte offset {byte_offset(token_start)}"
+                    )
+            if tag == "a" and attr == "href":
+                argument = value
+            elif tag == "code" and attr == "class" and value.startswith("language-"):
+                argument = value.removeprefix("language-")
+            elif tag == "span" and attr == "class" and value.startswith("tg-"):
+                argument = value.removeprefix("tg-")
+            elif (tag == "tg-emoji" and attr == "emoji-id") or (
+                tag == "tg-time" and attr == "unix"
+            ):
+                argument = value
+        if tag == "span" and argument != "spoiler":
+            raise EntityParseError(
+                f'Tag "span" must have class "tg-spoiler" at byte offset {byte_offset(begin)}'
+            )
+        if tag == "blockquote" and any(o.tag == "blockquote" for o in stack):
+            raise EntityParseError(
+                f"Nested blockquotes are not supported at byte offset {byte_offset(begin)}"
+            )
+        stack.append(_Open(tag, argument, utf16))
+
+    if stack:
+        raise EntityParseError(f'Can\'t find end tag corresponding to start tag "{stack[-1].tag}"')
+    entities.sort(key=lambda e: (e["offset"], -e["length"]))
+    return ParsedText("".join(out), tuple(entities))
+
+
+def _entity(opened: _Open, length: int) -> dict[str, Any]:
+    kind = _ENTITY_TYPES[opened.tag]
+    entity: dict[str, Any] = {"type": kind, "offset": opened.offset, "length": length}
+    if kind == "text_link":
+        entity["url"] = opened.argument
+    elif kind == "blockquote" and opened.argument == "expandable":
+        entity["type"] = "expandable_blockquote"
+    elif kind == "code" and opened.argument:
+        entity.update(type="pre", language=opened.argument)
+    elif kind == "custom_emoji":
+        entity["custom_emoji_id"] = opened.argument
+    elif kind == "date_time" and opened.argument.isdigit():
+        entity["unix_time"] = int(opened.argument)
+    return entity
+
+
+# ───────────────────────────── the server ─────────────────────────────
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    """One accepted sendMessage. `time` is `time.monotonic()` when it was accepted."""
+
+    chat_id: ChatId
+    text: str  # as sent (HTML source when parse_mode is HTML)
+    visible_text: str  # what Telegram shows: tags removed, entities decoded
+    parse_mode: str | None
+    link_preview_options: dict[str, Any] | None
+    message_id: int
+    time: float
+    entities: tuple[dict[str, Any], ...] = ()
+    disable_notification: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """A call Telegram would have rejected as malformed."""
+
+    method: str
+    description: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One spec-valid call, with its coerced parameters."""
+
+    method: str
+    params: dict[str, Any]
+
+
+@dataclass
+class _Fault:
+    kind: str
+    params: dict[str, Any]
+    remaining: int
+
+
+class _Drop(Exception):
+    """Close the connection without answering."""
+
+
+@dataclass
+class _Reply:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+
+
+def _ok(result: Any) -> _Reply:
+    return _Reply(200, json.dumps({"ok": True, "result": result}).encode())
+
+
+def _error(code: int, description: str, parameters: dict[str, Any] | None = None) -> _Reply:
+    envelope: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
+    if parameters:
+        envelope["parameters"] = parameters
+    return _Reply(code, json.dumps(envelope).encode())
+
+
+_NGINX_502 = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n"
+    b"</body>\r\n</html>\r\n"
+)
+
+
+class FakeTelegramAPI:
+    """A Bot API look-alike on 127.0.0.1; see the module docstring.
+
+    Public state (read it from tests; lists only grow): `sent`, `violations`, `calls`,
+    `commands`, `chats` (writable set of known chat ids and "@usernames"),
+    `rate_limit_per_chat` (None, or (messages, seconds) per chat for sendMessage).
+    """
+
+    def __init__(
+        self,
+        token: str = TEST_TOKEN,
+        *,
+        chats: Iterable[ChatId] = (TEST_CHAT_ID,),
+        spec_path: Path = SPEC_PATH,
+    ) -> None:
+        self.token = token
+        self.bot_id = int(token.split(":", 1)[0])
+        self.chats: set[ChatId] = set(chats)
+        self.sent: list[SentMessage] = []
+        self.violations: list[Violation] = []
+        self.calls: list[Call] = []
+        self.commands: list[dict[str, Any]] = []
+        self.rate_limit_per_chat: tuple[int, float] | None = None
+        self._spec = load_spec(spec_path)
+        self._methods = {name.lower(): name for name in self._spec["methods"]}
+        self._lock = threading.Condition()
+        self._closing = threading.Event()
+        self._faults: dict[str, deque[_Fault]] = {}
+        self._down_until = 0.0
+        self._updates: list[dict[str, Any]] = []
+        self._next_update_id = 1
+        self._next_message_id = 1
+        self._chat_types: dict[ChatId, str] = {}
+        self._recent: dict[ChatId, deque[float]] = {}
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ── lifecycle ──
+
+    def start(self) -> FakeTelegramAPI:
+        """Bind 127.0.0.1 on a free port and serve in a background thread."""
+        httpd = _HTTPServer(("127.0.0.1", 0), _Handler, self)
+        self._httpd = httpd
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop serving; wakes held long polls and hangs, closes every connection, joins."""
+        httpd = self._httpd
+        if httpd is None:
+            return
+        self._httpd = None
+        self._closing.set()
+        with self._lock:
+            self._lock.notify_all()
+        httpd.shutdown()
+        httpd.close_connections()
+        httpd.join_handlers(timeout=5.0)
+        httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+
+    def __enter__(self) -> FakeTelegramAPI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def port(self) -> int:
+        assert self._httpd is not None, "server not started"
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """`http://127.0.0.1:PORT`, the `api_url` of rules.toml."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """`http://127.0.0.1:PORT/bot`, PTB's `base_url` (the token is appended)."""
+        return f"{self.url}/bot"
+
+    # ── fault injection ──
+
+    def fail_next(self, method: str, kind: str, times: int = 1, **params: Any) -> None:
+        """Make the next `times` valid calls of `method` fail with `kind`.
+
+        Kinds: "429" (retry_after=5), "500", "502" (an nginx HTML page), "chat_not_found",
+        "forbidden", "parse_entities", "migrate" (migrate_to_chat_id=-1009876543210), "hang"
+        (seconds=5: hold the request, then close without answering), "drop" (close at once).
+        `description=` overrides the error text of the 4xx kinds.
+        """
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; one of {sorted(FAULT_KINDS)}")
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        with self._lock:
+            self._faults.setdefault(method.lower(), deque()).append(_Fault(kind, params, times))
+
+    def down(self, seconds: float) -> None:
+        """Refuse every request at the connection level for `seconds` (an outage)."""
+        with self._lock:
+            self._down_until = time.monotonic() + seconds
+            self._lock.notify_all()
+
+    def up(self) -> None:
+        """End an outage started by `down`."""
+        with self._lock:
+            self._down_until = 0.0
+
+    @property
+    def is_down(self) -> bool:
+        return time.monotonic() < self._down_until
+
+    # ── updates and inspection ──
+
+    def push_message(
+        self, user_id: int, chat_id: ChatId, text: str, chat_type: str = "private"
+    ) -> dict[str, Any]:
+        """Queue an Update with a message from `user_id` in `chat_id`; returns the update.
+
+        A leading `/command` (with an optional `@botname`) is marked as a `bot_command` entity,
+        which PTB's CommandHandler needs. The chat becomes known (the bot can answer there).
+        """
+        user = {"id": user_id, "is_bot": False, "first_name": f"User {user_id}"}
+        chat: dict[str, Any] = {"id": chat_id, "type": chat_type}
+        if chat_type == "private":
+            chat["first_name"] = user["first_name"]
+        else:
+            chat["title"] = f"Chat {chat_id}"
+        with self._lock:
+            message: dict[str, Any] = {
+                "message_id": self._take_message_id(),
+                "from": user,
+                "chat": chat,
+                "date": int(time.time()),
+                "text": text,
+            }
+            command = re.match(r"/[A-Za-z0-9_]+(?:@[A-Za-z0-9_]+)?", text)
+            if command:
+                message["entities"] = [
+                    {"type": "bot_command", "offset": 0, "length": utf16_len(command.group())}
+                ]
+            update = {"update_id": self._next_update_id, "message": message}
+            self._next_update_id += 1
+            self._updates.append(update)
+            self.chats.add(chat_id)
+            self._chat_types[chat_id] = chat_type
+            if chat_type == "private":
+                self.chats.add(user_id)
+            self._lock.notify_all()
+        return update
+
+    def messages_to(self, chat_id: ChatId) -> list[SentMessage]:
+        """Accepted messages sent to `chat_id`, oldest first."""
+        with self._lock:
+            return [m for m in self.sent if m.chat_id == chat_id]
+
+    def calls_to(self, method: str) -> list[Call]:
+        """Spec-valid calls of `method` (any case), oldest first."""
+        with self._lock:
+            return [c for c in self.calls if c.method.lower() == method.lower()]
+
+    @property
+    def pending_updates(self) -> int:
+        with self._lock:
+            return len(self._updates)
+
+    # ── request handling (handler threads) ──
+
+    def _take_message_id(self) -> int:
+        message_id = self._next_message_id
+        self._next_message_id += 1
+        return message_id
+
+    def handle(self, path: str, raw: dict[str, Any]) -> _Reply:
+        """Answer one request; raises _Drop to close the connection without answering."""
+        if self.is_down:
+            raise _Drop
+        m = re.fullmatch(r"/bot([^/]*)/([A-Za-z0-9_]+)/?", path)
+        if not m:
+            return _error(404, "Not Found")
+        token, method_name = m.groups()
+        if token != self.token:
+            return _error(401, "Unauthorized")
+        method = self._methods.get(method_name.lower())
+        if method is None:
+            return _error(404, "Not Found: method not found")
+        try:
+            params = validate_call(method, raw, self._spec)
+        except SpecViolation as exc:
+            with self._lock:
+                self.violations.append(Violation(method, str(exc), dict(raw)))
+            return _error(400, f"Bad Request: {exc}")
+        with self._lock:
+            self.calls.append(Call(method, params))
+            fault = self._take_fault(method)
+        if fault is not None:
+            return self._inject(fault)
+        handler = getattr(self, f"_api_{method.lower()}", None)
+        if handler is None:
+            return _ok(True)
+        reply: _Reply = handler(params)
+        return reply
+
+    def _take_fault(self, method: str) -> _Fault | None:
+        queue = self._faults.get(method.lower())
+        if not queue:
+            return None
+        fault = queue[0]
+        fault.remaining -= 1
+        if fault.remaining <= 0:
+            queue.popleft()
+        return fault
+
+    def _inject(self, fault: _Fault) -> _Reply:
+        p = fault.params
+        match fault.kind:
+            case "429":
+                retry_after = int(p.get("retry_after", 5))
+                return _error(
+                    429,
+                    f"Too Many Requests: retry after {retry_after}",
+                    {"retry_after": retry_after},
+                )
+            case "500":
+                return _error(500, p.get("description", "Internal Server Error"))
+            case "502":
+                return _Reply(502, _NGINX_502, "text/html")
+            case "chat_not_found":
+                return _error(400, p.get("description", "Bad Request: chat not found"))
+            case "forbidden":
+                return _error(
+                    403, p.get("description", "Forbidden: bot is not a member of the channel chat")
+                )
+            case "parse_entities":
+                return _error(
+                    400,
+                    p.get(
+                        "description",
+                        "Bad Request: can't parse entities: "
+                        'Unsupported start tag "foo" at byte offset 0',
+                    ),
+                )
+            case "migrate":
+                new_id = int(p.get("migrate_to_chat_id", DEFAULT_MIGRATE_TO))
+                with self._lock:
+                    self.chats.add(new_id)
+                return _error(
+                    400,
+                    "Bad Request: group chat was upgraded to a supergroup chat",
+                    {"migrate_to_chat_id": new_id},
+                )
+            case "hang":
+                self._closing.wait(float(p.get("seconds", 5.0)))
+                raise _Drop
+            case _:  # "drop"
+                raise _Drop
+
+    # ── methods ──
+
+    def _me(self) -> dict[str, Any]:
+        return {
+            "id": self.bot_id,
+            "is_bot": True,
+            "first_name": "Vedette Test",
+            "username": "vedette_test_bot",
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
+
+    def _api_getme(self, params: dict[str, Any]) -> _Reply:
+        return _ok(self._me())
+
+    def _api_deletewebhook(self, params: dict[str, Any]) -> _Reply:
+        if params.get("drop_pending_updates"):
+            with self._lock:
+                self._updates.clear()
+        return _ok(True)
+
+    def _api_getupdates(self, params: dict[str, Any]) -> _Reply:
+        offset = params.get("offset")
+        limit = max(1, min(100, params.get("limit", 100)))
+        deadline = time.monotonic() + max(0, params.get("timeout", 0))
+        with self._lock:
+            if offset is not None and offset > 0:
+                self._updates = [u for u in self._updates if u["update_id"] >= offset]
+            elif offset is not None and offset < 0:
+                self._updates = self._updates[offset:]
+            while not self._updates and not self._closing.is_set() and not self.is_down:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._lock.wait(min(remaining, 0.5))
+            if self.is_down:
+                raise _Drop
+            return _ok(list(self._updates[:limit]))
+
+    def _api_setmycommands(self, params: dict[str, Any]) -> _Reply:
+        with self._lock:
+            self.commands = list(params["commands"])
+        return _ok(True)
+
+    def _api_getmycommands(self, params: dict[str, Any]) -> _Reply:
+        with self._lock:
+            return _ok(list(self.commands))
+
+    def _api_sendmessage(self, params: dict[str, Any]) -> _Reply:
+        chat_id: ChatId = params["chat_id"]
+        text: str = params["text"]
+        parse_mode = params.get("parse_mode") or None
+        with self._lock:
+            known = self._known_chat(chat_id)
+        if known is None:
+            return _error(400, "Bad Request: chat not found")
+        if parse_mode is not None and parse_mode.lower() not in ("html", "markdown", "markdownv2"):
+            return _error(400, "Bad Request: unsupported parse_mode")
+        if parse_mode is not None and parse_mode.lower() == "html":
+            try:
+                parsed = parse_html(text)
+            except EntityParseError as exc:
+                return _error(400, f"Bad Request: can't parse entities: {exc}")
+        else:
+            parsed = ParsedText(text)  # Markdown is not interpreted by this fake
+        if not parsed.text.strip():
+            return _error(400, "Bad Request: message text is empty")
+        if utf16_len(parsed.text) > MAX_MESSAGE_LENGTH:
+            return _error(400, "Bad Request: message is too long")
+        now = time.monotonic()
+        with self._lock:
+            retry_after = self._rate_limited(known, now)
+            if retry_after is not None:
+                return _error(
+                    429,
+                    f"Too Many Requests: retry after {retry_after}",
+                    {"retry_after": retry_after},
+                )
+            message_id = self._take_message_id()
+            self.sent.append(
+                SentMessage(
+                    chat_id=chat_id,
+                    text=text,
+                    visible_text=parsed.text,
+                    parse_mode=parse_mode,
+                    link_preview_options=params.get("link_preview_options"),
+                    message_id=message_id,
+                    time=now,
+                    entities=parsed.entities,
+                    disable_notification=bool(params.get("disable_notification", False)),
+                )
+            )
+        chat = self._chat_object(known)
+        result: dict[str, Any] = {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": chat,
+            "text": parsed.text,
+        }
+        if chat["type"] == "channel":
+            result["sender_chat"] = chat
+        else:
+            result["from"] = self._me()
+        if parsed.entities:
+            result["entities"] = list(parsed.entities)
+        return _ok(result)
+
+    def _known_chat(self, chat_id: ChatId) -> ChatId | None:
+        """The chat as stored in `chats` (usernames compare case-insensitively), or None."""
+        if chat_id in self.chats:
+            return chat_id
+        if isinstance(chat_id, str):
+            for known in self.chats:
+                if isinstance(known, str) and known.lower() == chat_id.lower():
+                    return known
+        return None
+
+    def _chat_object(self, chat: ChatId) -> dict[str, Any]:
+        if isinstance(chat, str):  # "@username": give it a stable numeric id
+            numeric = -(1_000_000_000_000 + zlib.crc32(chat.lower().encode()))
+            return {"id": numeric, "type": "channel", "username": chat.lstrip("@")}
+        kind = self._chat_types.get(chat)
+        if kind is None:
+            kind = "private" if chat > 0 else "channel" if str(chat).startswith("-100") else "group"
+        obj: dict[str, Any] = {"id": chat, "type": kind}
+        if kind == "private":
+            obj["first_name"] = f"User {chat}"
+        else:
+            obj["title"] = f"Chat {chat}"
+        return obj
+
+    def _rate_limited(self, chat: ChatId, now: float) -> int | None:
+        """Seconds to wait when `chat` exceeded `rate_limit_per_chat`; else counts this send."""
+        if self.rate_limit_per_chat is None:
+            return None
+        most, window = self.rate_limit_per_chat
+        recent = self._recent.setdefault(chat, deque())
+        while recent and recent[0] <= now - window:
+            recent.popleft()
+        if len(recent) >= most:
+            return max(1, math.ceil(recent[0] + window - now))
+        recent.append(now)
+        return None
+
+
+# ───────────────────────────── HTTP plumbing ─────────────────────────────
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[_Handler], api: FakeTelegramAPI
+    ) -> None:
+        self.api = api
+        self._tracked_lock = threading.Lock()
+        self._sockets: set[socket.socket] = set()
+        self._handler_threads: set[threading.Thread] = set()
+        super().__init__(address, handler)
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        return not self.api.is_down  # an outage: accept and close at once
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        thread = threading.Thread(
+            target=self._serve_one, args=(request, client_address), daemon=True
+        )
+        with self._tracked_lock:
+            self._sockets.add(request)
+            self._handler_threads.add(thread)
+        thread.start()
+
+    def _serve_one(self, request: Any, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:  # noqa: S110 - a client went away; nothing to report
+            pass
+        finally:
+            with self._tracked_lock:
+                self._sockets.discard(request)
+                self._handler_threads.discard(threading.current_thread())
+            self.shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Connections reset by clients (timeouts, shutdown) are normal here; stay quiet."""
+
+    def close_connections(self) -> None:
+        with self._tracked_lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def join_handlers(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._tracked_lock:
+                threads = list(self._handler_threads)
+            if not threads or time.monotonic() > deadline:
+                return
+            for thread in threads:
+                thread.join(max(0.0, deadline - time.monotonic()))
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the per-request stderr log."""
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        api = self.server.api
+        try:
+            parts = urlsplit(self.path)
+            body = self._read_body()
+            raw: dict[str, Any] = dict(parse_qsl(parts.query, keep_blank_values=True))
+            content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            if body and content_type == "application/json":
+                try:
+                    decoded = json.loads(body)
+                except ValueError:
+                    decoded = None
+                if not isinstance(decoded, dict):
+                    self._send(_error(400, "Bad Request: can't parse JSON encoded parameters"))
+                    return
+                raw.update(decoded)
+            elif body and content_type == "multipart/form-data":
+                with api._lock:
+                    api.violations.append(
+                        Violation(parts.path, "multipart/form-data is not supported", {})
+                    )
+                self._send(_error(400, "Bad Request: multipart is not supported by the fake"))
+                return
+            elif body:
+                raw.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+            reply = api.handle(parts.path, raw)
+        except _Drop:
+            self.close_connection = True
+            return
+        self._send(reply)
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _send(self, reply: _Reply) -> None:
+        self.send_response(reply.status, HTTPStatus(reply.status).phrase)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+
+@pytest.fixture
+def telegram_api() -> Iterator[FakeTelegramAPI]:
+    """A running fake Bot API: token TEST_TOKEN, one known channel TEST_CHAT_ID."""
+    server = FakeTelegramAPI(TEST_TOKEN, chats={TEST_CHAT_ID})
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+__all__ = [
+    "DEFAULT_MIGRATE_TO",
+    "FAULT_KINDS",
+    "MAX_MESSAGE_LENGTH",
+    "SPEC_PATH",
+    "TEST_CHAT_ID",
+    "TEST_TOKEN",
+    "Call",
+    "EntityParseError",
+    "FakeTelegramAPI",
+    "ParsedText",
+    "SentMessage",
+    "SpecViolation",
+    "Violation",
+    "load_spec",
+    "parse_html",
+    "telegram_api",
+    "utf16_len",
+    "validate_call",
+]
