@@ -1,0 +1,225 @@
+"""The one sender: drains due outbox rows to a sink, paced, applying the error matrix.
+
+Outcome → what happens to the row (DESIGN §6 "Delivery"):
+
+- `Sent`: marked sent with Telegram's message id.
+- `RetryLater` (429): every send pauses for the given seconds; the row is due again then and
+  the attempt does not count.
+- `Transient` (timeout, network error, 5xx): every send pauses with exponential backoff and
+  jitter (an outage affects all chats); the row keeps its place in line. Never given up.
+- `BadMarkup` ("can't parse entities"): sent again at once as plain text; if plain text
+  also fails that way, the row is failed.
+- `Permanent` (chat not found, bot kicked, …): the row is failed and shown in `/status`.
+- `Migrated`: the chat's unsent rows move to the new chat id; sent again at once.
+
+A row is 'sending' only while its request is in flight. If the process dies then, the row
+is sent again at the next start (`Store.recover_inflight`): delivery is at least once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from bot.sinks import (
+    BadMarkup,
+    Message,
+    Migrated,
+    Permanent,
+    RetryLater,
+    Sent,
+    Sink,
+    Transient,
+)
+from bot.store import OutboxRow, Store
+from bot.timeutil import Clock, from_iso, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Telegram's flood limits: messages per chat per window, and overall per second."""
+
+    per_chat: int = 20
+    per_chat_window: float = 60.0
+    overall_per_second: int = 30
+    backoff_base: float = 2.0
+    backoff_cap: float = 300.0
+
+
+@dataclass
+class Pacer:
+    """Sliding-window rate limits; times are seconds on any monotonic scale."""
+
+    limits: Limits = field(default_factory=Limits)
+    _chats: dict[int | str, deque[float]] = field(default_factory=dict)
+    _overall: deque[float] = field(default_factory=deque)
+
+    def ready_at(self, chat: int | str, now: float) -> float:
+        """The earliest time a message to `chat` respects both limits."""
+        ready = now
+        sent = self._chats.get(chat)
+        if sent is not None:
+            while sent and sent[0] <= now - self.limits.per_chat_window:
+                sent.popleft()
+            if len(sent) >= self.limits.per_chat:
+                ready = max(ready, sent[-self.limits.per_chat] + self.limits.per_chat_window)
+        while self._overall and self._overall[0] <= now - 1.0:
+            self._overall.popleft()
+        if len(self._overall) >= self.limits.overall_per_second:
+            ready = max(ready, self._overall[-self.limits.overall_per_second] + 1.0)
+        return ready
+
+    def record(self, chat: int | str, now: float) -> None:
+        """Count one message sent to `chat` at `now`."""
+        self._chats.setdefault(chat, deque()).append(now)
+        self._overall.append(now)
+
+
+class Dispatcher:
+    """Sends due outbox rows through one sink, one at a time."""
+
+    def __init__(
+        self,
+        store: Store,
+        sink: Sink,
+        *,
+        clock: Clock = utcnow,
+        limits: Limits | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.sink = sink
+        self.clock = clock
+        self.limits = limits or Limits()
+        self.pacer = Pacer(self.limits)
+        self.rng = rng or random.Random()
+        self.paused_until = 0.0
+        self.transient_streak = 0
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """New rows were enqueued: look at the outbox now."""
+        self._wake.set()
+
+    def _now(self) -> float:
+        return self.clock().timestamp()
+
+    def _next(self) -> tuple[OutboxRow | None, float | None]:
+        """Claim the next sendable row, or say how long to wait (None: nothing pending)."""
+        now = self._now()
+        if now < self.paused_until:
+            return None, self.paused_until - now
+        wait: float | None = None
+        for chat, first_id in self.store.due_chats(self.clock()):
+            ready = self.pacer.ready_at(chat, now)
+            if ready <= now:
+                row = self.store.claim(first_id)
+                if row is not None:
+                    return row, None
+            else:
+                wait = ready - now if wait is None else min(wait, ready - now)
+        if wait is None:
+            due = self.store.next_due_at()
+            if due is not None:
+                wait = max(0.0, from_iso(due).timestamp() - now)
+        return None, wait
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Send rows as they become due until `stop` is set."""
+        while not stop.is_set():
+            row, wait = self._next()
+            if row is not None:
+                await self._send(row)
+                continue
+            self._wake.clear()
+            timeout = 30.0 if wait is None else max(0.01, min(wait, 30.0))
+            waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+            try:
+                await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+
+    async def drain(self, grace: float = 30.0, give_up_after: int = 3) -> int:
+        """Send everything due now or within `grace` seconds; return how many stay pending.
+
+        After `give_up_after` network failures in a row (Telegram down), stop trying: the
+        rows stay pending for the next run.
+        """
+        while True:
+            row, wait = self._next()
+            if row is not None:
+                await self._send(row)
+                continue
+            if wait is None or wait > grace or self.transient_streak >= give_up_after:
+                return self.store.outbox_counts().pending
+            await asyncio.sleep(max(0.01, wait))
+
+    async def _send(self, row: OutboxRow) -> None:
+        message = Message(row.id, row.chat_id, row.html, row.plain, row.link, row.as_plain)
+        try:
+            outcome = await self.sink.send(message)
+        except asyncio.CancelledError:
+            self.store.release(row.id, self.clock())
+            raise
+        except Exception as exc:  # a sink bug must not kill the sender or lose the row
+            log.exception("outbox #%d: sink %s raised", row.id, self.sink.name)
+            outcome = Transient(f"{type(exc).__name__}: {exc}")
+        self._apply(row, outcome)
+
+    def _apply(self, row: OutboxRow, outcome: object) -> None:
+        now = self.clock()
+        match outcome:
+            case Sent(message_id=message_id):
+                self.pacer.record(row.chat_id, now.timestamp())
+                self.transient_streak = 0
+                self.store.mark_sent(row.id, now, message_id)
+                log.info("outbox #%d: delivered to %s", row.id, row.chat_id)
+            case RetryLater(seconds=seconds, error=error):
+                self.pacer.record(row.chat_id, now.timestamp())
+                pause = seconds + self.rng.uniform(0.0, 1.0)
+                self.paused_until = now.timestamp() + pause
+                self.store.release(row.id, now + timedelta(seconds=pause), error=error)
+                log.warning("outbox #%d: flood control, pausing %.0fs: %s", row.id, pause, error)
+            case Transient(error=error):
+                self.transient_streak += 1
+                delay = min(
+                    self.limits.backoff_base * 2 ** (self.transient_streak - 1),
+                    self.limits.backoff_cap,
+                ) * self.rng.uniform(0.8, 1.2)
+                self.paused_until = now.timestamp() + delay
+                self.store.release(
+                    row.id, now + timedelta(seconds=delay), error=error, count_attempt=True
+                )
+                log.warning("outbox #%d: %s; retrying in %.1fs", row.id, error, delay)
+            case BadMarkup(error=error) if not row.as_plain:
+                self.store.release(row.id, now, error=error, count_attempt=True, as_plain=True)
+                log.warning("outbox #%d: %s; resending as plain text", row.id, error)
+            case BadMarkup(error=error) | Permanent(error=error):
+                self.store.mark_failed(row.id, error)
+                log.error("outbox #%d to %s failed for good: %s", row.id, row.chat_id, error)
+            case Migrated(new_chat_id=new_chat_id, error=error):
+                self.store.release(row.id, now, error=error)
+                moved = self.store.migrate_chat(row.chat_id, new_chat_id)
+                log.warning(
+                    "chat %s became %s; %d unsent alerts moved", row.chat_id, new_chat_id, moved
+                )
+            case _:
+                self.store.release(row.id, now, error=f"unexpected outcome {outcome!r}")
+
+
+async def stop_dispatcher(task: asyncio.Task[None], grace: float) -> None:
+    """Let the dispatcher finish its in-flight send for up to `grace` s, then cancel it."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(task), grace)
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,108 @@
+"""The `/status` report: gathered from the store, rendered by a pure function.
+
+`vedette status` prints the same text from the database (for `docker exec`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot import __version__
+from bot.store import OutboxCounts, SourceHealth, Store
+from bot.timeutil import ago, from_iso
+
+MAX_CHARS = 4000
+HEARTBEAT_STALE = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    """Everything `/status` shows, as read from the database."""
+
+    version: str
+    started_at: str | None
+    heartbeat_at: str | None
+    stopped_at: str | None
+    sources: tuple[SourceHealth, ...]
+    outbox: OutboxCounts
+    configured_sources: tuple[str, ...] = ()
+
+
+def gather(store: Store, configured_sources: Sequence[str] = ()) -> StatusReport:
+    """Read the report from the store."""
+    meta = store.meta()
+    return StatusReport(
+        version=meta.get("version", __version__),
+        started_at=meta.get("started_at"),
+        heartbeat_at=meta.get("heartbeat_at"),
+        stopped_at=meta.get("stopped_at"),
+        sources=tuple(store.source_health()),
+        outbox=store.outbox_counts(),
+        configured_sources=tuple(configured_sources),
+    )
+
+
+def _since(stamp: str | None, now: datetime) -> str:
+    if stamp is None:
+        return "never"
+    return f"{ago((now - from_iso(stamp)).total_seconds())} ago"
+
+
+def _running(report: StatusReport, now: datetime) -> str:
+    if report.started_at is None:
+        return "never started on this database"
+    uptime = ago((now - from_iso(report.started_at)).total_seconds())
+    stopped = report.stopped_at is not None and report.stopped_at >= report.started_at
+    beat = report.heartbeat_at
+    stale = beat is None or (now - from_iso(beat)).total_seconds() > HEARTBEAT_STALE
+    if stopped:
+        return f"stopped {_since(report.stopped_at, now)}"
+    if stale:
+        return f"not running? last heartbeat {_since(beat, now)} (started {uptime} ago)"
+    return f"up {uptime}"
+
+
+def _source_line(source: SourceHealth, now: datetime) -> list[str]:
+    if source.consecutive_failures:
+        mark = "✗"
+    elif source.last_success_at:
+        mark = "✓"
+    else:
+        mark = "…"
+    lines = [
+        f"{mark} {source.id} ({source.kind}): ok {_since(source.last_success_at, now)}, "
+        f"{source.items_seen} items, {source.alerts} alerts"
+    ]
+    if source.consecutive_failures:
+        lines.append(
+            f"   {source.consecutive_failures} failures in a row "
+            f"(last {_since(source.last_error_at, now)}): {source.last_error}"
+        )
+    return lines
+
+
+def render_status(report: StatusReport, now: datetime) -> str:
+    """The report as plain text, at most ~4000 characters."""
+    lines = [f"vedette {report.version}: {_running(report, now)}"]
+    box = report.outbox
+    oldest = (
+        f", oldest pending {_since(box.oldest_pending_at, now)}" if box.oldest_pending_at else ""
+    )
+    lines.append(f"outbox: {box.pending} pending, {box.sent} sent, {box.failed} failed{oldest}")
+    lines.extend(f"  failed: {failure}" for failure in box.recent_failures)
+    known = {source.id for source in report.sources}
+    never = [s for s in report.configured_sources if s not in known]
+    lines.append(f"sources ({len(report.sources) + len(never)}):")
+    body: list[str] = []
+    for source in report.sources:
+        body.extend(_source_line(source, now))
+    body.extend(f"… {ident}: not polled yet" for ident in never)
+    text = "\n".join(lines)
+    for index, line in enumerate(body):
+        if len(text) + len(line) + 60 > MAX_CHARS:
+            text += f"\n… and {len(body) - index} more lines"
+            break
+        text += "\n" + line
+    return text

@@ -1,0 +1,32 @@
+"""UTC timestamps as the store writes them, and the real clock (injected everywhere else)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC: the default `Clock`."""
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """A fixed-width UTC ISO string, so stored times sort as text."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def from_iso(text: str) -> datetime:
+    """Parse a time written by `iso`."""
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def ago(seconds: float) -> str:
+    """A short human duration: "45s", "12m", "3h", "2d"."""
+    seconds = max(0.0, seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"

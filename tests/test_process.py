@@ -1,0 +1,202 @@
+"""`vedette` as a real process: signals, a crash mid-send, secrets in logs, the CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.feed_server import Entry, FeedServer, rss
+from tests.fakes.telegram_api import TEST_CHAT_ID, TEST_TOKEN, FakeTelegramAPI
+from tests.helpers import config_text
+
+ROOT = Path(__file__).parent.parent
+SECRET = TEST_TOKEN.split(":", 1)[1]
+
+
+def env(token: str | None = TEST_TOKEN, **extra: str) -> dict[str, str]:
+    """The environment for a vedette process: the repository importable, debug logs."""
+    values = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "VEDETTE_"))}
+    values["PYTHONPATH"] = str(ROOT)
+    values["VEDETTE_LOG_LEVEL"] = "INFO"
+    if token:
+        values["TELEGRAM_BOT_TOKEN"] = token
+    values.update(extra)
+    return values
+
+
+def vedette(
+    tmp_path: Path, *args: str, token: str | None = TEST_TOKEN, **extra: str
+) -> subprocess.Popen[str]:
+    """Start `python -m bot ARGS` in tmp_path."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", *args],
+        cwd=tmp_path,
+        env=env(token, **extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Block until `check()` holds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def states(db: Path) -> list[str]:
+    """The state of every outbox row."""
+    with sqlite3.connect(db) as conn:
+        return [row[0] for row in conn.execute("SELECT state FROM outbox ORDER BY id")]
+
+
+def write_config(tmp_path: Path, telegram_api: FakeTelegramAPI, feed_server: FeedServer) -> None:
+    """rules.toml in tmp_path: one feed that alerts on its existing items."""
+    text = config_text(telegram_api.url, {"news": feed_server.url("/feed")}, alert_existing=True)
+    (tmp_path / "rules.toml").write_text(text, encoding="utf-8")
+
+
+def assert_no_secret(*outputs: str) -> None:
+    """Neither the token nor its secret half appear."""
+    for output in outputs:
+        assert TEST_TOKEN not in output
+        assert SECRET not in output
+
+
+def test_sigterm_stops_cleanly_and_logs_no_token(
+    tmp_path: Path, telegram_api: FakeTelegramAPI, feed_server: FeedServer
+) -> None:
+    """SIGTERM ends a busy run with exit 0, every alert sent, no row mid-send, no token logged."""
+    feed_server.route(
+        "/feed", body=rss([Entry(f"Haftar {n}", link=f"https://n.example/{n}") for n in range(3)])
+    )
+    write_config(tmp_path, telegram_api, feed_server)
+    telegram_api.fail_next("sendMessage", "500")
+    telegram_api.fail_next("sendMessage", "drop")
+    telegram_api.fail_next("getMe", "502")
+    proc = vedette(tmp_path, "run")
+    try:
+        wait_for(lambda: len(telegram_api.messages_to(TEST_CHAT_ID)) == 3, "three alerts")
+        wait_for(lambda: bool(telegram_api.calls_to("getUpdates")), "command polling")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert states(tmp_path / "vedette.db") == ["sent", "sent", "sent"]
+    assert "stopping" in err
+    assert "Traceback" not in err
+    assert_no_secret(out, err)
+
+
+def test_kill_mid_send_then_restart_delivers(
+    tmp_path: Path, telegram_api: FakeTelegramAPI, feed_server: FeedServer
+) -> None:
+    """SIGKILL while a send hangs loses nothing: the next start sends the alert again."""
+    feed_server.route(
+        "/feed", body=rss([Entry("Haftar lands in Minsk", link="https://n.example/1")])
+    )
+    write_config(tmp_path, telegram_api, feed_server)
+    telegram_api.fail_next("sendMessage", "hang", seconds=30)
+    proc = vedette(tmp_path, "run", VEDETTE_LOG_LEVEL="DEBUG")
+    try:
+        wait_for(lambda: bool(telegram_api.calls_to("sendMessage")), "the hanging send")
+        assert states(tmp_path / "vedette.db") == ["sending"]
+        proc.kill()
+        proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert telegram_api.messages_to(TEST_CHAT_ID) == []
+    again = vedette(tmp_path, "run", "--once", VEDETTE_LOG_LEVEL="DEBUG")
+    out, err = again.communicate(timeout=60)
+    assert again.returncode == 0, err
+    assert "1 alerts were mid-send at the last stop" in err
+    delivered = telegram_api.messages_to(TEST_CHAT_ID)
+    assert len(delivered) == 1
+    assert "Haftar lands in Minsk" in delivered[0].visible_text
+    assert states(tmp_path / "vedette.db") == ["sent"]
+    assert_no_secret(out, err)
+
+
+def test_rejected_token_is_fatal_and_not_logged(
+    tmp_path: Path, telegram_api: FakeTelegramAPI, feed_server: FeedServer
+) -> None:
+    """A token Telegram rejects stops the bot with exit 1, a clear message and no token."""
+    feed_server.route("/feed", body=rss([Entry("Haftar", link="https://n.example/1")]))
+    write_config(tmp_path, telegram_api, feed_server)
+    wrong = "987654:WRONG-token_abcdefghijklmnopqrstuvwxyz9"
+    proc = vedette(tmp_path, "run", token=wrong)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "Telegram rejected the bot token: check TELEGRAM_BOT_TOKEN" in err
+    assert wrong not in out + err
+    assert wrong.split(":")[1] not in out + err
+    assert "sent" not in states(tmp_path / "vedette.db")
+    assert "failed" not in states(tmp_path / "vedette.db")
+
+
+def test_no_token_prints_alerts_to_stdout(tmp_path: Path, feed_server: FeedServer) -> None:
+    """Without a token, `run --once` says so once and prints the alert on stdout."""
+    feed_server.route("/feed", body=rss([Entry("Belavia to Benghazi", link="https://n.example/1")]))
+    text = config_text(
+        "http://127.0.0.1:9", {"news": feed_server.url("/feed")}, alert_existing=True
+    )
+    (tmp_path / "rules.toml").write_text(text, encoding="utf-8")
+    proc = vedette(tmp_path, "run", "--once", token=None)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "Belavia to Benghazi" in out
+    assert err.count("console sink: no TELEGRAM_BOT_TOKEN is set") == 1
+
+
+def test_bad_config_exits_2_with_every_problem_and_no_traceback(tmp_path: Path) -> None:
+    """`vedette check` and `vedette run` report each problem as FILE:LINE: where: what."""
+    (tmp_path / "rules.toml").write_text(
+        '[channels.main]\nchat_id = -1\n\n[[sources]]\nid = "a"\nkind = "rss"\n'
+        'url = "https://example.org/rss"\nevery = "often"\n\n[[rules]]\nid = "r"\n'
+        'kind = "keywords"\nquery = "haftar AND"\nchannel = "elsewhere"\n',
+        encoding="utf-8",
+    )
+    for command in ("check", "run"):
+        proc = vedette(tmp_path, command)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 2, (command, err)
+        assert "Traceback" not in err
+        lines = [line for line in err.splitlines() if line.startswith("rules.toml:")]
+        assert lines[0] == (
+            'rules.toml:8: sources.a.every: bad duration "often": use a number and s, m, h '
+            'or d, like "5m"'
+        )
+        assert lines[1].startswith("rules.toml:13: rules.r.query: column ")
+        assert (
+            lines[2] == 'rules.toml:14: rules.r.channel: unknown channel "elsewhere" (known: main)'
+        )
+        assert "rules.toml: 3 problems" in err
+
+
+@pytest.mark.parametrize("command", ["check", "status"])
+def test_check_and_status_succeed(
+    tmp_path: Path, command: str, telegram_api: FakeTelegramAPI, feed_server: FeedServer
+) -> None:
+    """`vedette check` on a good file and `vedette status` on a fresh database exit 0."""
+    write_config(tmp_path, telegram_api, feed_server)
+    proc = vedette(tmp_path, command)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    expected = (
+        "rules.toml: ok — 1 sources, 1 rules, 1 channels"
+        if command == "check"
+        else "outbox: 0 pending"
+    )
+    assert expected in out

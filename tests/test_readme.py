@@ -1,0 +1,93 @@
+"""The README documents every command, option, key and variable, and its examples work."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.cli import _parser
+from bot.commands import COMMANDS
+from bot.config import KEYS, parse_config
+from bot.settings import VARIABLES, Settings
+
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def subcommands() -> dict[str, list[str]]:
+    """Each `vedette` subcommand and its long options, read from the real parser."""
+    parser = _parser(Settings())
+    action = next(a for a in parser._actions if a.dest == "command")
+    choices: dict[str, object] = action.choices  # type: ignore[assignment]
+    found = {}
+    for name, sub in choices.items():
+        options = [
+            opt
+            for a in sub._actions  # type: ignore[attr-defined]
+            for opt in a.option_strings
+            if opt.startswith("--") and opt != "--help"
+        ]
+        found[name] = options
+    return found
+
+
+def test_first_screen_has_install_and_test_commands() -> None:
+    """The two commands a newcomer needs are in the first 20 lines."""
+    head = "\n".join(README.splitlines()[:20])
+    assert 'pip install -e ".[test]" && vedette run' in head
+    assert ".ci/check" in head
+    assert ".ci/check" in (ROOT / ".ci" / "run").read_text()
+
+
+@pytest.mark.parametrize(("command", "options"), sorted(subcommands().items()))
+def test_every_command_and_option_is_documented(command: str, options: list[str]) -> None:
+    """Every subcommand of the real parser appears, with each of its options."""
+    rows = [line for line in README.splitlines() if f"vedette {command}" in line]
+    assert rows, f"vedette {command} is not documented"
+    for option in options:
+        assert any(option in row for row in rows), f"{option} of vedette {command}"
+        assert f"`{option}" in README
+
+
+@pytest.mark.parametrize("name", [name for name, _ in COMMANDS])
+def test_every_telegram_command_is_documented(name: str) -> None:
+    """Every bot command is in the README's command table."""
+    assert f"`/{name}`" in README
+
+
+@pytest.mark.parametrize(
+    "key",
+    sorted(
+        f"{table}.{key}" if table else key
+        for table, keys in KEYS.items()
+        for key in keys
+        if table or key not in KEYS
+    ),
+)
+def test_every_config_key_is_documented(key: str) -> None:
+    """Every key the loader accepts has a row in the rules.toml table."""
+    key = key.replace("channels.", "channels.NAME.")
+    assert f"| `{key}` |" in README
+
+
+@pytest.mark.parametrize("table", [t for t in KEYS if t])
+def test_every_table_is_documented(table: str) -> None:
+    """Every table the loader accepts has a row too."""
+    assert any(f"`[{table}" in line or f"`[[{table}" in line for line in README.splitlines())
+
+
+@pytest.mark.parametrize("variable", VARIABLES)
+def test_every_environment_variable_is_documented(variable: str) -> None:
+    """Every variable vedette reads is in the environment table."""
+    assert f"| `{variable}` |" in README
+
+
+def test_readme_toml_example_is_a_valid_configuration() -> None:
+    """The README's rules.toml example loads as it is."""
+    blocks = re.findall(r"```toml\n(.*?)```", README, flags=re.DOTALL)
+    assert blocks
+    for block in blocks:
+        config = parse_config(block, "README.md")
+        assert config.rules

@@ -1,0 +1,167 @@
+"""The SQLite store: migrations, seen items, (rule, item) dedup, the outbox and health."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.store import NewAlert, Store, StoreError
+from watchers.http import Validators
+from watchers.items import NewsItem
+
+NOW = datetime(2026, 5, 2, 12, 0, tzinfo=UTC)
+
+
+def item(key: str, title: str = "t") -> NewsItem:
+    """A news item with just a key and title."""
+    return NewsItem("src", key, title, f"https://example.org/{key}", "", "", None)
+
+
+def alert(key: str, rule: str = "r1", chat: int | str = -100) -> NewAlert:
+    """An outbox row for (rule, item key)."""
+    return NewAlert(f"news|{rule}|{key}", (rule,), "src", key, "main", chat, "<b>h</b>", "h", "")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    """A store on a real SQLite file."""
+    opened = Store.open(tmp_path / "vedette.db")
+    yield opened
+    opened.close()
+
+
+def test_open_twice_applies_migrations_once(tmp_path: Path) -> None:
+    """Re-opening a database keeps its data and does not re-run migrations."""
+    first = Store.open(tmp_path / "v.db")
+    first.record_success("src", "rss", NOW, validators=Validators(etag="x"), items=[item("a")])
+    first.close()
+    second = Store.open(tmp_path / "v.db")
+    assert second.source_state("src").validators.etag == "x"
+    assert second.unseen_keys("src", ["a", "b"]) == {"b"}
+    assert second.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    second.close()
+
+
+def test_unwritable_directory_is_a_clear_error(tmp_path: Path) -> None:
+    """A database in a missing directory fails with the path in the message."""
+    with pytest.raises(StoreError, match="does not exist"):
+        Store.open(tmp_path / "missing" / "v.db")
+
+
+def test_first_poll_state_and_seen_items(store: Store) -> None:
+    """A source is unseeded until its first success; items are remembered per source."""
+    assert store.source_state("src").seeded is False
+    store.record_success("src", "rss", NOW, validators=Validators(), items=[item("a"), item("b")])
+    assert store.source_state("src").seeded is True
+    assert store.unseen_keys("src", ["a", "b", "c"]) == {"c"}
+    assert store.unseen_keys("other", ["a"]) == {"a"}
+
+
+def test_rule_item_pair_is_enqueued_once_forever(store: Store) -> None:
+    """The same (rule, item) never gets a second outbox row, even after it was sent."""
+    assert (
+        store.record_success("src", "rss", NOW, validators=Validators(), alerts=[alert("a")]) == 1
+    )
+    row = store.claim(store.due_chats(NOW)[0][1])
+    assert row is not None
+    store.mark_sent(row.id, NOW, 7)
+    added = store.record_success(
+        "src", "rss", NOW, validators=Validators(), alerts=[alert("a"), alert("a", rule="r2")]
+    )
+    assert added == 1
+    assert [r["rule_ids"] for r in store.outbox_rows()] == ["r1", "r2"]
+
+
+def test_failure_counts_and_reset(store: Store) -> None:
+    """Failures count up with their message; a success resets the streak."""
+    assert store.record_failure("src", "rss", NOW, "src: timed out") == 1
+    assert store.record_failure("src", "rss", NOW, "src: HTTP 500") == 2
+    health = store.source_health()[0]
+    assert (health.consecutive_failures, health.failures, health.last_error) == (
+        2,
+        2,
+        "src: HTTP 500",
+    )
+    store.record_success("src", "rss", NOW, validators=Validators(), items=[item("a")])
+    health = store.source_health()[0]
+    assert (health.consecutive_failures, health.failures, health.items_seen) == (0, 2, 1)
+    assert health.last_success_at is not None
+
+
+def test_outbox_lifecycle_and_counts(store: Store) -> None:
+    """Rows go pending → sending → sent/failed/pending, and counts follow."""
+    store.record_success(
+        "src", "rss", NOW, validators=Validators(), alerts=[alert("a"), alert("b"), alert("c")]
+    )
+    chats = store.due_chats(NOW)
+    assert chats == [(-100, 1)]
+    first = store.claim(1)
+    assert first is not None
+    assert store.claim(1) is None
+    store.mark_sent(1, NOW, 42)
+    store.mark_failed(2, "Bad Request: chat not found")
+    store.claim(3)
+    store.release(3, NOW + timedelta(minutes=1), error="timed out", count_attempt=True)
+    assert store.due_chats(NOW) == []
+    assert store.next_due_at() is not None
+    counts = store.outbox_counts()
+    assert (counts.pending, counts.sent, counts.failed) == (1, 1, 1)
+    assert counts.recent_failures == ("r1→main: Bad Request: chat not found",)
+    assert store.outbox_rows("pending")[0]["attempts"] == 1
+
+
+def test_recover_inflight_returns_sending_rows_to_pending(store: Store) -> None:
+    """A row left 'sending' by a crash is pending again after recovery."""
+    store.record_success("src", "rss", NOW, validators=Validators(), alerts=[alert("a")])
+    store.claim(1)
+    assert store.recover_inflight() == 1
+    assert store.outbox_rows("pending")[0]["id"] == 1
+
+
+def test_migrate_chat_moves_unsent_rows(store: Store) -> None:
+    """After a group migration every unsent row goes to the new chat id."""
+    store.record_success(
+        "src",
+        "rss",
+        NOW,
+        validators=Validators(),
+        alerts=[alert("a", chat=-5), alert("b", chat=-5)],
+    )
+    assert store.migrate_chat(-5, -1009999) == 2
+    assert store.due_chats(NOW) == [(-1009999, 1)]
+
+
+def test_string_chat_ids_round_trip(store: Store) -> None:
+    """@channel chat ids stay strings; numeric ones come back as ints."""
+    store.record_success(
+        "src", "rss", NOW, validators=Validators(), alerts=[alert("a", chat="@chan")]
+    )
+    row = store.claim(1)
+    assert row is not None
+    assert row.chat_id == "@chan"
+
+
+def test_write_waits_for_a_lock_then_succeeds(tmp_path: Path) -> None:
+    """A write while another connection holds the write lock waits instead of failing."""
+    store = Store.open(tmp_path / "v.db")
+    locked = threading.Event()
+
+    def hold_lock() -> None:
+        other = sqlite3.connect(tmp_path / "v.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        locked.set()
+        time.sleep(0.5)
+        other.execute("COMMIT")
+        other.close()
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    locked.wait()
+    assert store.record_failure("src", "rss", NOW, "x") == 1
+    holder.join()
+    store.close()
