@@ -36,7 +36,7 @@ from bot.sinks import (
     Sink,
     Transient,
 )
-from bot.store import OutboxRow, Store
+from bot.store import OutboxRow, Store, StoreError
 from bot.timeutil import Clock, from_iso, utcnow
 
 log = logging.getLogger(__name__)
@@ -44,10 +44,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Telegram's flood limits: messages per chat per window, and overall per second."""
+    """Telegram's flood limits: per chat (a window and a gap between two messages), overall
+    per second; and the backoff after network failures."""
 
     per_chat: int = 20
     per_chat_window: float = 60.0
+    per_chat_gap: float = 1.0
     overall_per_second: int = 30
     backoff_base: float = 2.0
     backoff_cap: float = 300.0
@@ -70,6 +72,8 @@ class Pacer:
                 sent.popleft()
             if len(sent) >= self.limits.per_chat:
                 ready = max(ready, sent[-self.limits.per_chat] + self.limits.per_chat_window)
+            if sent:
+                ready = max(ready, sent[-1] + self.limits.per_chat_gap)
         while self._overall and self._overall[0] <= now - 1.0:
             self._overall.popleft()
         if len(self._overall) >= self.limits.overall_per_second:
@@ -134,10 +138,14 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         """Send rows as they become due until `stop` is set."""
         while not stop.is_set():
-            row, wait = self._next()
-            if row is not None:
-                await self._send(row)
-                continue
+            try:
+                row, wait = self._next()
+                if row is not None:
+                    await self._send(row)
+                    continue
+            except StoreError as exc:  # disk full, locked: rows stay where they are
+                log.error("dispatcher: database: %s; retrying in 5s", exc)
+                row, wait = None, 5.0
             self._wake.clear()
             timeout = 30.0 if wait is None else max(0.01, min(wait, 30.0))
             waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]

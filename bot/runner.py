@@ -179,6 +179,9 @@ class Runner:
             except StoreError as exc:
                 failures += 1
                 log.error("source %s: database: %s", source.id, exc)
+            except Exception:  # a bug must not silently end this source's polling
+                failures += 1
+                log.exception("source %s: unexpected error", source.id)
             delay = next_delay(
                 source.every, failures, retry_after=retry_after, rng=self.options.rng
             )

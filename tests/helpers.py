@@ -55,7 +55,9 @@ def fast_options(**overrides: object) -> RunOptions:
             max_bytes=1024 * 1024, deadline=3.0, connect_timeout=1.0, read_timeout=1.0
         ),
         "telegram_timeouts": TelegramTimeouts(connect=1.0, read=2.0, write=2.0, poll=1.0),
-        "dispatch_limits": Limits(per_chat=1000, overall_per_second=1000, backoff_base=0.3),
+        "dispatch_limits": Limits(
+            per_chat=1000, per_chat_gap=0.0, overall_per_second=1000, backoff_base=0.3
+        ),
         "heartbeat_every": 0.5,
         "stop_grace": 2.0,
         "rng": random.Random(7),

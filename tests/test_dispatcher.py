@@ -21,7 +21,7 @@ from bot.sinks import (
     Sent,
     Transient,
 )
-from bot.store import NewAlert, Store
+from bot.store import NewAlert, Store, StoreError
 from watchers.http import Validators
 
 
@@ -70,7 +70,8 @@ def enqueue(store: Store, clock: Clock, *keys: str, chat: int = -100) -> None:
 
 
 def dispatcher(store: Store, sink: ScriptedSink, clock: Clock, **limits: float) -> Dispatcher:
-    """A dispatcher with a seeded rng and the given limits."""
+    """A dispatcher with a seeded rng and the given limits (no gap between messages)."""
+    limits.setdefault("per_chat_gap", 0.0)
     return Dispatcher(store, sink, clock=clock, limits=Limits(**limits), rng=random.Random(1))
 
 
@@ -225,6 +226,50 @@ def test_pacer_allows_twenty_per_minute_per_chat() -> None:
     assert pacer.ready_at(-1, 20.0) == 60.0
     assert pacer.ready_at(-2, 20.0) == 20.0
     assert pacer.ready_at(-1, 60.0) == 60.0
+
+
+def test_pacer_keeps_a_gap_between_messages_to_one_chat() -> None:
+    """Two messages to one chat are at least `per_chat_gap` apart."""
+    pacer = Pacer(Limits(per_chat_gap=1.0))
+    pacer.record(-1, 10.0)
+    assert pacer.ready_at(-1, 10.2) == 11.0
+    assert pacer.ready_at(-2, 10.2) == 10.2
+
+
+class FlakyStore(Store):
+    """A store whose first `mark_sent` fails like a full disk."""
+
+    failed = False
+
+    def mark_sent(self, row_id: int, now: datetime, message_id: int | None) -> None:
+        if not self.failed:
+            self.failed = True
+            raise StoreError(f"{self.path}: cannot commit: database or disk is full")
+        super().mark_sent(row_id, now, message_id)
+
+
+async def test_a_database_error_does_not_stop_the_sender(tmp_path: Path) -> None:
+    """A failed write leaves the row to be sent again; the loop keeps going."""
+    plain = Store.open(tmp_path / "v.db")
+    store = FlakyStore(plain.db, plain.path)
+    clock = Clock()
+    enqueue(store, clock, "a")
+    sink = ScriptedSink(clock)
+    sender = dispatcher(store, sink, clock)
+    stop = asyncio.Event()
+    task = asyncio.create_task(sender.run(stop))
+    for _ in range(1000):
+        if store.outbox_counts().sent:
+            break
+        store.recover_inflight()  # what the next start would do with the stuck row
+        sender.wake()
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert store.failed
+    assert store.outbox_counts().sent == 1
+    assert [m.plain for m in sink.messages] == ["a", "a"]
+    plain.close()
 
 
 def test_pacer_overall_limit() -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import httpx
+
 from bot.sinks import ConsoleSink
 from bot.status import gather, render_status
 from bot.store import Store
@@ -218,3 +220,41 @@ async def test_without_a_token_alerts_go_to_the_console(
     assert await bot.stop() == 0
     assert "Haftar & Belavia" in out.getvalue()
     assert "https://news.example/1" in out.getvalue()
+
+
+class ExplodingOnce(httpx.AsyncBaseTransport):
+    """A transport whose first request fails with a non-HTTP exception (a bug)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.real = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("a bug in the transport")
+        return await self.real.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.real.aclose()
+
+
+async def test_an_unexpected_error_does_not_end_a_source(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """A bug during one poll is logged and the source is polled again."""
+    serve(feed_server, "/feed", Entry("Haftar in Minsk", link="https://news.example/1"))
+    config = make_config(
+        "http://127.0.0.1:9", {"news": feed_server.url("/feed")}, alert_existing=True
+    )
+    out = io.StringIO()
+    transport = ExplodingOnce()
+    bot = start(
+        config,
+        tmp_path / "v.db",
+        None,
+        fast_options(console=ConsoleSink(out), feed_transport=transport),
+    )
+    await eventually(lambda: "Haftar in Minsk" in out.getvalue(), what="the alert after the bug")
+    assert await bot.stop() == 0
+    assert transport.calls >= 2
