@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from bot import __version__
 from bot.config import Config, ConfigError, load_config
@@ -83,6 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _status(db_path: str) -> int:
+    if not Path(db_path).is_file():
+        print(
+            f"vedette: no database at {db_path} (has `vedette run` used it yet?)", file=sys.stderr
+        )
+        return EXIT_FAILED
     try:
         store = Store.open(db_path)
     except StoreError as exc:

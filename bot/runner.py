@@ -127,7 +127,12 @@ class Runner:
         self.store.set_meta({"heartbeat_at": iso(self.clock())})
 
     async def _once(self, poller: NewsPoller) -> None:
-        await asyncio.gather(*(poller.poll(source) for source in self.config.sources))
+        results = await asyncio.gather(
+            *(poller.poll(source) for source in self.config.sources), return_exceptions=True
+        )
+        for source, result in zip(self.config.sources, results, strict=True):
+            if isinstance(result, Exception):
+                log.error("source %s: unexpected error: %r", source.id, result)
         if self.app is not None:
             await self._initialize_bot()
         try:

@@ -11,8 +11,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from tests.fakes.feed_server import Entry, FeedServer, rss
 from tests.fakes.telegram_api import TEST_CHAT_ID, TEST_TOKEN, FakeTelegramAPI
 from tests.helpers import config_text
@@ -185,18 +183,26 @@ def test_bad_config_exits_2_with_every_problem_and_no_traceback(tmp_path: Path) 
         assert "rules.toml: 3 problems" in err
 
 
-@pytest.mark.parametrize("command", ["check", "status"])
-def test_check_and_status_succeed(
-    tmp_path: Path, command: str, telegram_api: FakeTelegramAPI, feed_server: FeedServer
+def test_check_run_once_and_status(
+    tmp_path: Path, telegram_api: FakeTelegramAPI, feed_server: FeedServer
 ) -> None:
-    """`vedette check` on a good file and `vedette status` on a fresh database exit 0."""
+    """`check` a good file, `status` before any run (exit 1), `run --once`, then `status`."""
+    feed_server.route("/feed", body=rss([Entry("Haftar", link="https://n.example/1")]))
     write_config(tmp_path, telegram_api, feed_server)
-    proc = vedette(tmp_path, command)
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
-    expected = (
-        "rules.toml: ok — 1 sources, 1 rules, 1 channels"
-        if command == "check"
-        else "outbox: 0 pending"
-    )
-    assert expected in out
+    check = vedette(tmp_path, "check")
+    out, err = check.communicate(timeout=30)
+    assert check.returncode == 0, err
+    assert "rules.toml: ok — 1 sources, 1 rules, 1 channels" in out
+    early = vedette(tmp_path, "status")
+    out, err = early.communicate(timeout=30)
+    assert early.returncode == 1
+    assert "no database at vedette.db" in err
+    assert not (tmp_path / "vedette.db").exists()
+    once = vedette(tmp_path, "run", "--once")
+    _, err = once.communicate(timeout=60)
+    assert once.returncode == 0, err
+    status = vedette(tmp_path, "status")
+    out, err = status.communicate(timeout=30)
+    assert status.returncode == 0, err
+    assert "outbox: 0 pending, 1 sent, 0 failed" in out
+    assert "✓ news (rss): ok " in out
