@@ -18,6 +18,7 @@ from bot.settings import Settings, SettingsError, load_settings
 from bot.status import gather, render_status
 from bot.store import Store, StoreError
 from bot.timeutil import utcnow
+from watchers.opensky import OpenSkyCredentials
 
 log = logging.getLogger("bot")
 
@@ -102,7 +103,10 @@ def _status(db_path: str) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    setup_logging(settings.log_level, secrets=[settings.token or ""])
+    setup_logging(
+        settings.log_level,
+        secrets=[settings.token or "", settings.opensky_client_secret or ""],
+    )
     config = _load(args.config)
     if config is None:
         return EXIT_CONFIG
@@ -113,7 +117,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        return await run(config, args.db, settings.token, options, stop)
+        opensky = None
+        if settings.opensky_client_id and settings.opensky_client_secret:
+            opensky = OpenSkyCredentials(settings.opensky_client_id, settings.opensky_client_secret)
+        return await run(config, args.db, settings.token, options, stop, opensky=opensky)
 
     try:
         return asyncio.run(main_task())

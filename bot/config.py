@@ -11,102 +11,53 @@ import ipaddress
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bot.config_flights import FlightChecks, extend_history
+from bot.configtypes import (
+    DEFAULT_API_URL,
+    RULE_KEYS,
+    SOURCE_KEYS,
+    TABLE_KEYS,
+    AdsbSource,
+    Channel,
+    Config,
+    ConfigError,
+    KeywordRule,
+    OpenSkySource,
+    Problem,
+    RouteRule,
+    RssSource,
+    Rule,
+    Source,
+    TelegramSettings,
+)
 from bot.query import Query, QueryError, parse_query
 from bot.tomllines import Path as KeyPath
 from bot.tomllines import line_of, locate_keys
 
+__all__ = [
+    "AdsbSource",
+    "Channel",
+    "Config",
+    "ConfigError",
+    "KeywordRule",
+    "OpenSkySource",
+    "Problem",
+    "RouteRule",
+    "RssSource",
+    "TelegramSettings",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+]
+
 ID_PATTERN = re.compile(r"^[a-z0-9_-]+$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-NEWS_KINDS = frozenset({"rss"})
 SHORT_REMOTE_INTERVAL = 60.0
-DEFAULT_API_URL = "https://api.telegram.org"
-
-# Every key the file may hold, by table; the README documents each (a test checks).
-KEYS: dict[str, frozenset[str]] = {
-    "": frozenset({"telegram", "channels", "sources", "rules"}),
-    "telegram": frozenset({"api_url", "admins"}),
-    "channels": frozenset({"chat_id"}),
-    "sources": frozenset({"id", "kind", "url", "every", "alert_existing"}),
-    "rules": frozenset({"id", "kind", "query", "channel", "sources"}),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One thing wrong with the configuration, at a line of a file."""
-
-    file: str
-    line: int
-    where: str
-    what: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.where}: {self.what}"
-
-
-class ConfigError(Exception):
-    """The configuration cannot be used; `problems` lists every reason."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
-
-
-@dataclass(frozen=True, slots=True)
-class TelegramSettings:
-    """The `[telegram]` table."""
-
-    api_url: str = DEFAULT_API_URL
-    admins: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Channel:
-    """A `[channels.NAME]` table: where alerts are posted."""
-
-    id: str
-    chat_id: int | str
-
-
-@dataclass(frozen=True, slots=True)
-class RssSource:
-    """A `[[sources]]` entry of kind "rss" (RSS, Atom or JSON Feed)."""
-
-    id: str
-    url: str
-    every: float
-    alert_existing: bool = False
-    kind: str = "rss"
-
-
-@dataclass(frozen=True, slots=True)
-class KeywordRule:
-    """A `[[rules]]` entry of kind "keywords"; `sources` is resolved (never empty)."""
-
-    id: str
-    query_text: str
-    query: Query
-    channel: str
-    sources: tuple[str, ...]
-    kind: str = "keywords"
-
-
-@dataclass(frozen=True, slots=True)
-class Config:
-    """A validated configuration. `warnings` are worth showing but not fatal."""
-
-    path: str
-    telegram: TelegramSettings
-    channels: Mapping[str, Channel]
-    sources: tuple[RssSource, ...]
-    rules: tuple[KeywordRule, ...]
-    warnings: tuple[str, ...] = field(default=())
 
 
 def parse_duration(text: str) -> float:
@@ -144,7 +95,7 @@ def parse_config(text: str, name: str = "rules.toml") -> Config:
     return _Validator(name, text).config(data)
 
 
-class _Validator:
+class _Validator(FlightChecks):
     """Collects problems while building the frozen config."""
 
     def __init__(self, name: str, text: str) -> None:
@@ -153,20 +104,23 @@ class _Validator:
         self.lines = locate_keys(text)
         self.problems: list[Problem] = []
         self.warnings: list[str] = []
-        self.declared_sources: list[str] = []  # ids seen, even of entries with other errors
+        # Source ids and kinds, even of entries with other errors.
+        self.declared_sources: dict[str, str] = {}
 
     def problem(self, path: KeyPath, where: str, what: str) -> None:
         self.problems.append(Problem(self.name, line_of(self.lines, path), where, what))
 
     def config(self, data: dict[str, Any]) -> Config:
-        self.unknown_keys(data, KEYS[""], (), "")
+        self.unknown_keys(data, TABLE_KEYS[""], (), "")
         telegram = self.telegram(data.get("telegram", {}))
         channels = self.channels(data.get("channels", {}))
         sources = self.sources(data.get("sources", []))
-        rules = self.rules(data.get("rules", []), channels, sources)
+        rules = self.rules(data.get("rules", []), channels)
         if self.problems:
             self.problems.sort(key=lambda p: p.line)
             raise ConfigError(self.problems)
+        sources = extend_history(sources, [r for r in rules if isinstance(r, RouteRule)])
+        self.warn_uncovered_routes(sources, rules)
         if not sources:
             self.warnings.append(f"{self.name}: no [[sources]]: nothing will be watched")
         elif not rules:
@@ -194,7 +148,7 @@ class _Validator:
         table = self.expect_table(value, ("telegram",), "telegram")
         if table is None:
             return TelegramSettings()
-        self.unknown_keys(table, KEYS["telegram"], ("telegram",), "telegram")
+        self.unknown_keys(table, TABLE_KEYS["telegram"], ("telegram",), "telegram")
         api_url = DEFAULT_API_URL
         if "api_url" in table:
             url = table["api_url"]
@@ -229,7 +183,7 @@ class _Validator:
             body = self.expect_table(entry, path, where)
             if body is None:
                 continue
-            self.unknown_keys(body, KEYS["channels"], path, where)
+            self.unknown_keys(body, TABLE_KEYS["channels"], path, where)
             chat_id = body.get("chat_id")
             if chat_id is None:
                 self.problem(path, where, "chat_id is missing")
@@ -275,40 +229,60 @@ class _Validator:
         seen.add(ident)
         return ident
 
-    def sources(self, value: Any) -> list[RssSource]:
-        sources: list[RssSource] = []
+    def sources(self, value: Any) -> list[Source]:
+        sources: list[Source] = []
         seen: set[str] = set()
         for index, entry, where in self.entries(value, "sources"):
             path: KeyPath = ("sources", index)
             ident = self.ident(entry, path, where, seen)
-            if ident is not None:
-                self.declared_sources.append(ident)
             kind = entry.get("kind")
-            if kind not in NEWS_KINDS:
+            if kind not in SOURCE_KEYS:
                 what = "kind is missing" if kind is None else f'unknown kind "{kind}"'
-                self.problem((*path, "kind"), f"{where}.kind", f"{what} (supported: rss)")
+                supported = ", ".join(SOURCE_KEYS)
+                self.problem((*path, "kind"), f"{where}.kind", f"{what} (supported: {supported})")
                 continue
-            self.unknown_keys(entry, KEYS["sources"], path, where)
-            url = entry.get("url")
-            if not isinstance(url, str) or not _is_http_url(url):
-                self.problem((*path, "url"), f"{where}.url", "must be an http(s) URL")
-                url = None
-            every = self.duration(entry.get("every", "10m"), (*path, "every"), f"{where}.every")
-            existing = entry.get("alert_existing", False)
-            if not isinstance(existing, bool):
-                self.problem(
-                    (*path, "alert_existing"), f"{where}.alert_existing", "must be true or false"
-                )
-                existing = False
-            if ident is None or url is None or every is None:
-                continue
-            if every < SHORT_REMOTE_INTERVAL and not _is_local(url):
-                self.warnings.append(
-                    f"{self.name}:{line_of(self.lines, (*path, 'every'))}: {where}.every: "
-                    f"polling a remote host every {every:g}s is impolite; consider 5m or more"
-                )
-            sources.append(RssSource(ident, url, every, existing))
+            if ident is not None:
+                self.declared_sources[ident] = kind
+            self.unknown_keys(entry, SOURCE_KEYS[kind], path, where)
+            source: Source | None
+            if kind == "rss":
+                source = self.rss_source(ident, entry, path, where)
+            elif kind == "opensky":
+                source = self.opensky_source(ident, entry, path, where)
+            else:
+                source = self.adsb_source(ident, entry, path, where)
+            if source is not None:
+                sources.append(source)
         return sources
+
+    def rss_source(
+        self, ident: str | None, entry: dict[str, Any], path: KeyPath, where: str
+    ) -> RssSource | None:
+        url = self.url(entry.get("url"), (*path, "url"), f"{where}.url")
+        every = self.duration(entry.get("every", "10m"), (*path, "every"), f"{where}.every")
+        existing = entry.get("alert_existing", False)
+        if not isinstance(existing, bool):
+            self.problem(
+                (*path, "alert_existing"), f"{where}.alert_existing", "must be true or false"
+            )
+            existing = False
+        if ident is None or url is None or every is None:
+            return None
+        self.warn_short_interval(url, every, path, where)
+        return RssSource(ident, url, every, existing)
+
+    def url(self, value: Any, path: KeyPath, where: str) -> str | None:
+        if not isinstance(value, str) or not _is_http_url(value):
+            self.problem(path, where, "must be an http(s) URL")
+            return None
+        return value.rstrip("/")
+
+    def warn_short_interval(self, url: str, every: float, path: KeyPath, where: str) -> None:
+        if every < SHORT_REMOTE_INTERVAL and not _is_local(url):
+            self.warnings.append(
+                f"{self.name}:{line_of(self.lines, (*path, 'every'))}: {where}.every: "
+                f"polling a remote host every {every:g}s is impolite; consider 5m or more"
+            )
 
     def duration(self, value: Any, path: KeyPath, where: str) -> float | None:
         if not isinstance(value, str):
@@ -320,43 +294,57 @@ class _Validator:
             self.problem(path, where, str(exc))
             return None
 
-    def rules(
-        self, value: Any, channels: Mapping[str, Channel], sources: list[RssSource]
-    ) -> list[KeywordRule]:
-        rules: list[KeywordRule] = []
+    def rules(self, value: Any, channels: Mapping[str, Channel]) -> list[Rule]:
+        rules: list[Rule] = []
         seen: set[str] = set()
-        news = tuple(self.declared_sources)
         for index, entry, where in self.entries(value, "rules"):
             path: KeyPath = ("rules", index)
             ident = self.ident(entry, path, where, seen)
             kind = entry.get("kind")
-            if kind != "keywords":
+            if kind not in RULE_KEYS:
                 what = "kind is missing" if kind is None else f'unknown kind "{kind}"'
-                self.problem((*path, "kind"), f"{where}.kind", f"{what} (supported: keywords)")
+                supported = ", ".join(RULE_KEYS)
+                self.problem((*path, "kind"), f"{where}.kind", f"{what} (supported: {supported})")
                 continue
-            self.unknown_keys(entry, KEYS["rules"], path, where)
-            query = self.query(entry.get("query"), (*path, "query"), f"{where}.query")
-            channel = entry.get("channel")
-            if not isinstance(channel, str):
-                self.problem(
-                    (*path, "channel"), f"{where}.channel", "must name a [channels.NAME] table"
-                )
-                channel = None
-            elif channel not in channels:
-                known = ", ".join(sorted(channels)) or "none defined"
-                self.problem(
-                    (*path, "channel"),
-                    f"{where}.channel",
-                    f'unknown channel "{channel}" (known: {known})',
-                )
-                channel = None
-            chosen = self.rule_sources(
-                entry.get("sources"), news, (*path, "sources"), f"{where}.sources"
-            )
-            if ident is None or query is None or channel is None or chosen is None:
-                continue
-            rules.append(KeywordRule(ident, entry["query"], query, channel, chosen))
+            self.unknown_keys(entry, RULE_KEYS[kind], path, where)
+            channel = self.channel(entry.get("channel"), channels, (*path, "channel"), where)
+            rule: Rule | None
+            if kind == "keywords":
+                rule = self.keyword_rule(ident, channel, entry, path, where)
+            else:
+                rule = self.route_rule(ident, channel, entry, path, where)
+            if rule is not None:
+                rules.append(rule)
         return rules
+
+    def channel(
+        self, value: Any, channels: Mapping[str, Channel], path: KeyPath, where: str
+    ) -> str | None:
+        if not isinstance(value, str):
+            self.problem(path, f"{where}.channel", "must name a [channels.NAME] table")
+            return None
+        if value not in channels:
+            known = ", ".join(sorted(channels)) or "none defined"
+            self.problem(path, f"{where}.channel", f'unknown channel "{value}" (known: {known})')
+            return None
+        return value
+
+    def keyword_rule(
+        self,
+        ident: str | None,
+        channel: str | None,
+        entry: dict[str, Any],
+        path: KeyPath,
+        where: str,
+    ) -> KeywordRule | None:
+        query = self.query(entry.get("query"), (*path, "query"), f"{where}.query")
+        news = tuple(i for i, kind in self.declared_sources.items() if kind == "rss")
+        chosen = self.rule_sources(
+            entry.get("sources"), news, (*path, "sources"), f"{where}.sources"
+        )
+        if ident is None or query is None or channel is None or chosen is None:
+            return None
+        return KeywordRule(ident, entry["query"], query, channel, chosen)
 
     def query(self, value: Any, path: KeyPath, where: str) -> Query | None:
         if not isinstance(value, str):

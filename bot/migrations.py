@@ -84,3 +84,77 @@ def m001_news(db: Database) -> None:
         """
     )
     db.execute("CREATE INDEX outbox_due ON outbox (state, not_before)")
+
+
+@migrations()
+def m002_flights(db: Database) -> None:
+    """Flights, the coverage ledger, live sightings, route rule state, source credits."""
+    db.execute(
+        """
+        CREATE TABLE flights (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            icao24 TEXT NOT NULL,
+            callsign TEXT,
+            operator TEXT,
+            departure_airport TEXT,
+            arrival_airport TEXT,
+            departure INTEGER NOT NULL,
+            arrival INTEGER,
+            sources TEXT NOT NULL,
+            quality TEXT NOT NULL DEFAULT '{}',
+            recorded_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX flights_aircraft ON flights (icao24, departure)")
+    db.execute("CREATE INDEX flights_route ON flights (departure_airport, departure)")
+    db.execute(
+        """
+        CREATE TABLE coverage (
+            source_id TEXT NOT NULL,
+            airport TEXT NOT NULL,
+            direction TEXT NOT NULL CHECK (direction IN ('departure', 'arrival')),
+            day TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('ok', 'empty', 'failed', 'rate_limited')),
+            flights INTEGER NOT NULL DEFAULT 0,
+            fetches INTEGER NOT NULL DEFAULT 0,
+            fetched_at TEXT NOT NULL,
+            error TEXT,
+            PRIMARY KEY (source_id, airport, direction, day)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE sightings (
+            icao24 TEXT NOT NULL,
+            seen_at INTEGER NOT NULL,
+            callsign TEXT,
+            lat REAL,
+            lon REAL,
+            altitude_ft INTEGER,
+            on_ground INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            PRIMARY KEY (icao24, seen_at, source)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE route_state (
+            rule_id TEXT PRIMARY KEY,
+            firing INTEGER NOT NULL DEFAULT 0,
+            episodes INTEGER NOT NULL DEFAULT 0,
+            count INTEGER NOT NULL DEFAULT 0,
+            previous INTEGER,
+            complete INTEGER NOT NULL DEFAULT 0,
+            summary TEXT NOT NULL DEFAULT '',
+            evaluated_at TEXT,
+            fired_at TEXT
+        )
+        """
+    )
+    db.execute("ALTER TABLE sources ADD COLUMN credits_left INTEGER")
+    db.execute("ALTER TABLE sources ADD COLUMN credits_spent INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE sources ADD COLUMN last_day TEXT")

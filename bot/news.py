@@ -91,12 +91,13 @@ def _alert(item: NewsItem, found: Sequence[RuleMatch], channel: Channel) -> NewA
 
 @dataclass(frozen=True, slots=True)
 class PollOutcome:
-    """What one poll did: alerts enqueued, or the error and any Retry-After."""
+    """What one poll did: alerts enqueued (or new flights), or the error and any Retry-After."""
 
     alerts: int = 0
     error: str | None = None
     retry_after: float | None = None
     failures: int = 0
+    flights: int = 0
 
 
 class NewsPoller:

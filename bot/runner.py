@@ -14,6 +14,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import httpx
 from telegram.error import InvalidToken, TelegramError
@@ -21,15 +22,17 @@ from telegram.ext import Application
 
 from bot import __version__
 from bot.commands import TelegramTimeouts, build_application, register_commands
-from bot.config import Config, RssSource
+from bot.config import Config
 from bot.dispatcher import Dispatcher, Limits, stop_dispatcher
-from bot.news import NewsPoller
+from bot.flights import AdsbPoller, OpenSkyPoller, RouteEvaluator
+from bot.news import NewsPoller, PollOutcome
 from bot.redact import redact
 from bot.sinks import ConsoleSink, Sink
 from bot.store import Store, StoreError
 from bot.telegram_sink import TelegramSink
 from bot.timeutil import Clock, iso, utcnow
 from watchers.http import FetchLimits, make_client
+from watchers.opensky import OpenSkyCredentials
 from watchers.schedule import first_delay, next_delay
 
 log = logging.getLogger(__name__)
@@ -47,9 +50,20 @@ class RunOptions:
     telegram_timeouts: TelegramTimeouts = field(default_factory=TelegramTimeouts)
     dispatch_limits: Limits = field(default_factory=Limits)
     heartbeat_every: float = 30.0
+    route_every: float = 900.0
     stop_grace: float = 5.0
     console: Sink | None = None
     rng: random.Random = field(default_factory=random.Random)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One source's polling: its id, interval, poll, and whether it brings flights."""
+
+    id: str
+    every: float
+    poll: Callable[[], Awaitable[PollOutcome]]
+    flights: bool = False
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
@@ -63,9 +77,15 @@ class Runner:
     """One run of the bot over one database."""
 
     def __init__(
-        self, config: Config, store: Store, token: str | None, options: RunOptions
+        self,
+        config: Config,
+        store: Store,
+        token: str | None,
+        options: RunOptions,
+        opensky: OpenSkyCredentials | None = None,
     ) -> None:
         self.config = config
+        self.opensky = opensky
         self.store = store
         self.token = token
         self.options = options
@@ -89,6 +109,13 @@ class Runner:
         self.dispatcher = Dispatcher(
             store, self.sink, clock=self.clock, limits=options.dispatch_limits, rng=options.rng
         )
+        self.routes = RouteEvaluator(
+            store,
+            config.route_rules,
+            config.opensky_sources,
+            config.channels,
+            clock=self.clock,
+        )
 
     async def run(self, stop: asyncio.Event) -> int:
         """Run until `stop` is set (or once); returns the exit code."""
@@ -103,19 +130,12 @@ class Runner:
         async with make_client(
             self.options.fetch_limits, transport=self.options.feed_transport
         ) as client:
-            poller = NewsPoller(
-                self.store,
-                client,
-                self.config.rules,
-                self.config.channels,
-                clock=self.clock,
-                limits=self.options.fetch_limits,
-            )
+            jobs = self._jobs(client)
             try:
                 if self.options.once:
-                    await self._once(poller)
+                    await self._once(jobs)
                 else:
-                    await self._forever(poller, stop)
+                    await self._forever(jobs, stop)
             finally:
                 self.store.set_meta({"stopped_at": iso(self.clock())})
         if self.fatal:
@@ -123,16 +143,41 @@ class Runner:
             return 1
         return 0
 
+    def _jobs(self, client: httpx.AsyncClient) -> list[Job]:
+        config, store, clock = self.config, self.store, self.clock
+        news = NewsPoller(
+            store,
+            client,
+            config.keyword_rules,
+            config.channels,
+            clock=clock,
+            limits=self.options.fetch_limits,
+        )
+        jobs = [Job(s.id, s.every, partial(news.poll, s)) for s in config.news_sources]
+        for sky in config.opensky_sources:
+            poller = OpenSkyPoller(store, client, sky, credentials=self.opensky, clock=clock)
+            jobs.append(Job(sky.id, sky.every, poller.poll, flights=True))
+        for adsb in config.adsb_sources:
+            live = AdsbPoller(store, client, adsb, clock=clock)
+            jobs.append(Job(adsb.id, adsb.every, live.poll, flights=True))
+        return jobs
+
+    def _evaluate_routes(self) -> None:
+        try:
+            if self.routes.evaluate():
+                self.dispatcher.wake()
+        except StoreError as exc:
+            log.error("route rules: database: %s", exc)
+
     def _heartbeat(self) -> None:
         self.store.set_meta({"heartbeat_at": iso(self.clock())})
 
-    async def _once(self, poller: NewsPoller) -> None:
-        results = await asyncio.gather(
-            *(poller.poll(source) for source in self.config.sources), return_exceptions=True
-        )
-        for source, result in zip(self.config.sources, results, strict=True):
+    async def _once(self, jobs: list[Job]) -> None:
+        results = await asyncio.gather(*(job.poll() for job in jobs), return_exceptions=True)
+        for job, result in zip(jobs, results, strict=True):
             if isinstance(result, Exception):
-                log.error("source %s: unexpected error: %r", source.id, result)
+                log.error("source %s: unexpected error: %r", job.id, result)
+        self._evaluate_routes()
         if self.app is not None:
             await self._initialize_bot()
         try:
@@ -144,7 +189,7 @@ class Runner:
             if self.app is not None:
                 await self.app.bot.shutdown()
 
-    async def _forever(self, poller: NewsPoller, stop: asyncio.Event) -> None:
+    async def _forever(self, jobs: list[Job], stop: asyncio.Event) -> None:
         halt = asyncio.Event()
 
         async def watch_stop() -> None:
@@ -153,10 +198,12 @@ class Runner:
 
         tasks: list[asyncio.Task[None]] = [asyncio.create_task(watch_stop())]
         tasks += [
-            asyncio.create_task(self._source_loop(poller, source, halt), name=f"source {source.id}")
-            for source in self.config.sources
+            asyncio.create_task(self._source_loop(job, halt), name=f"source {job.id}")
+            for job in jobs
         ]
         tasks.append(asyncio.create_task(self._heartbeat_loop(halt)))
+        if self.config.route_rules:
+            tasks.append(asyncio.create_task(self._route_loop(halt)))
         sending = asyncio.create_task(self.dispatcher.run(halt), name="dispatcher")
         sender_stopped = asyncio.Event()
         commands = asyncio.create_task(self._commands(halt, sender_stopped), name="telegram")
@@ -169,27 +216,31 @@ class Runner:
         sender_stopped.set()
         await commands
 
-    async def _source_loop(
-        self, poller: NewsPoller, source: RssSource, halt: asyncio.Event
-    ) -> None:
-        delay = first_delay(source.every, self.options.rng)
+    async def _source_loop(self, job: Job, halt: asyncio.Event) -> None:
+        delay = first_delay(job.every, self.options.rng)
         failures = 0
         while not await _sleep_or_stop(halt, delay):
             retry_after = None
             try:
-                outcome = await poller.poll(source)
+                outcome = await job.poll()
                 failures, retry_after = outcome.failures, outcome.retry_after
                 if outcome.alerts:
                     self.dispatcher.wake()
+                if job.flights:
+                    self._evaluate_routes()
             except StoreError as exc:
                 failures += 1
-                log.error("source %s: database: %s", source.id, exc)
+                log.error("source %s: database: %s", job.id, exc)
             except Exception:  # a bug must not silently end this source's polling
                 failures += 1
-                log.exception("source %s: unexpected error", source.id)
-            delay = next_delay(
-                source.every, failures, retry_after=retry_after, rng=self.options.rng
-            )
+                log.exception("source %s: unexpected error", job.id)
+            delay = next_delay(job.every, failures, retry_after=retry_after, rng=self.options.rng)
+
+    async def _route_loop(self, halt: asyncio.Event) -> None:
+        """Windows slide with time: evaluate route rules at start and then regularly."""
+        self._evaluate_routes()
+        while not await _sleep_or_stop(halt, self.options.route_every):
+            self._evaluate_routes()
 
     async def _heartbeat_loop(self, halt: asyncio.Event) -> None:
         while not await _sleep_or_stop(halt, self.options.heartbeat_every):
@@ -264,11 +315,12 @@ async def run(
     options: RunOptions,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[Runner], None] | None = None,
+    opensky: OpenSkyCredentials | None = None,
 ) -> int:
     """Open the store and run; returns the exit code."""
     store = Store.open(db_path)
     try:
-        runner = Runner(config, store, token, options)
+        runner = Runner(config, store, token, options, opensky)
         if on_ready is not None:
             on_ready(runner)
         return await runner.run(stop or asyncio.Event())

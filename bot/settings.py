@@ -15,6 +15,8 @@ VARIABLES = (
     "VEDETTE_CONFIG",
     "VEDETTE_DB",
     "VEDETTE_LOG_LEVEL",
+    "OPENSKY_CLIENT_ID",
+    "OPENSKY_CLIENT_SECRET",
 )
 
 
@@ -30,6 +32,8 @@ class Settings:
     db_path: str = "vedette.db"
     token: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
+    opensky_client_id: str | None = None
+    opensky_client_secret: str | None = field(default=None, repr=False)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -47,9 +51,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     level = env.get("VEDETTE_LOG_LEVEL", "INFO").strip().upper() or "INFO"
     if level not in LEVELS:
         raise SettingsError(f"VEDETTE_LOG_LEVEL: {level!r} is not one of {', '.join(LEVELS)}")
+    client_id = env.get("OPENSKY_CLIENT_ID", "").strip() or None
+    client_secret = env.get("OPENSKY_CLIENT_SECRET", "").strip() or None
+    if (client_id is None) != (client_secret is None):
+        raise SettingsError(
+            "OPENSKY_CLIENT_ID and OPENSKY_CLIENT_SECRET go together: set both, or neither "
+            "for anonymous access"
+        )
     return Settings(
         config_path=env.get("VEDETTE_CONFIG", "").strip() or "rules.toml",
         db_path=env.get("VEDETTE_DB", "").strip() or "vedette.db",
         token=token,
         log_level=level,
+        opensky_client_id=client_id,
+        opensky_client_secret=client_secret,
     )

@@ -28,6 +28,17 @@ class StatusReport:
     sources: tuple[SourceHealth, ...]
     outbox: OutboxCounts
     configured_sources: tuple[str, ...] = ()
+    routes: tuple[RouteLine, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RouteLine:
+    """A route rule's last evaluation."""
+
+    rule_id: str
+    firing: bool
+    summary: str
+    evaluated_at: str | None
 
 
 def gather(store: Store, configured_sources: Sequence[str] = ()) -> StatusReport:
@@ -41,6 +52,10 @@ def gather(store: Store, configured_sources: Sequence[str] = ()) -> StatusReport
         sources=tuple(store.source_health()),
         outbox=store.outbox_counts(),
         configured_sources=tuple(configured_sources),
+        routes=tuple(
+            RouteLine(row["rule_id"], bool(row["firing"]), row["summary"], row["evaluated_at"])
+            for row in store.route_states()
+        ),
     )
 
 
@@ -71,9 +86,18 @@ def _source_line(source: SourceHealth, now: datetime) -> list[str]:
         mark = "✓"
     else:
         mark = "…"
+    if source.kind == "rss":
+        seen = f"{source.items_seen} items, {source.alerts} alerts"
+    else:
+        seen = f"{source.items_seen} flights"
+        if source.last_day:
+            seen += f", last day fetched {source.last_day}"
+        if source.credits_left is not None:
+            seen += f", {source.credits_left} credits left"
+        if source.credits_spent:
+            seen += f" ({source.credits_spent} spent)"
     lines = [
-        f"{mark} {source.id} ({source.kind}): ok {_since(source.last_success_at, now)}, "
-        f"{source.items_seen} items, {source.alerts} alerts"
+        f"{mark} {source.id} ({source.kind}): ok {_since(source.last_success_at, now)}, {seen}"
     ]
     if source.consecutive_failures:
         lines.append(
@@ -99,6 +123,11 @@ def render_status(report: StatusReport, now: datetime) -> str:
     for source in report.sources:
         body.extend(_source_line(source, now))
     body.extend(f"… {ident}: not polled yet" for ident in never)
+    if report.routes:
+        body.append(f"route rules ({len(report.routes)}):")
+        for route in report.routes:
+            state = "FIRING" if route.firing else "quiet"
+            body.append(f"{route.rule_id} [{state}]: {route.summary}")
     text = "\n".join(lines)
     for index, line in enumerate(body):
         if len(text) + len(line) + 60 > MAX_CHARS:

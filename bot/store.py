@@ -20,6 +20,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from bot.migrations import migrations
+from bot.store_flights import FlightRecords
 from bot.timeutil import iso
 from watchers.http import Validators
 from watchers.items import NewsItem
@@ -85,6 +86,9 @@ class SourceHealth:
     failures: int
     items_seen: int
     alerts: int
+    credits_left: int | None = None
+    credits_spent: int = 0
+    last_day: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +110,29 @@ def _chat_value(text: str) -> int | str:
     return int(text) if text.lstrip("-").isdigit() else text
 
 
-class Store:
+def _enqueue(conn: sqlite3.Connection, alert: NewAlert, stamp: str) -> int:
+    """Add an outbox row unless its dedup key is there already; 1 if added."""
+    cursor = conn.execute(
+        "INSERT OR IGNORE INTO outbox (dedup_key, rule_ids, source_id, channel, "
+        "chat_id, html, plain, link, created_at, not_before) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            alert.dedup_key,
+            ",".join(alert.rule_ids),
+            alert.source_id,
+            alert.channel,
+            _chat_text(alert.chat_id),
+            alert.html,
+            alert.plain,
+            alert.link,
+            stamp,
+            stamp,
+        ),
+    )
+    return cursor.rowcount
+
+
+class Store(FlightRecords):
     """The vedette database. Open with `Store.open(path)`; close with `close()`."""
 
     def __init__(self, db: Database, path: str) -> None:
@@ -199,7 +225,7 @@ class Store:
             chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))
             rows = self.db.conn.execute(
-                f"SELECT item_key FROM seen_items WHERE source_id = ? AND item_key IN ({marks})",  # noqa: S608
+                f"SELECT item_key FROM seen_items WHERE source_id = ? AND item_key IN ({marks})",
                 (source_id, *chunk),
             )
             seen.update(r[0] for r in rows)
@@ -220,8 +246,11 @@ class Store:
         validators: Validators,
         items: Sequence[NewsItem] = (),
         alerts: Sequence[NewAlert] = (),
+        new_flights: int = 0,
     ) -> int:
         """Record a successful poll, its new items and alerts in one transaction.
+
+        `new_flights` (flight sources) adds to the source's count of things seen.
 
         Items already seen are ignored; an alert whose (rule, item) pair matched before, or
         whose dedup key is already in the outbox, is not enqueued again. Returns the number
@@ -231,7 +260,7 @@ class Store:
         added = 0
         with self._write() as conn:
             self._ensure_source(conn, source_id, kind)
-            new_items = 0
+            new_items = new_flights
             for item in items:
                 cursor = conn.execute(
                     "INSERT OR IGNORE INTO seen_items "
@@ -247,26 +276,8 @@ class Store:
                         "VALUES (?, ?, ?, ?)",
                         (rule_id, alert.item_key, alert.source_id, stamp),
                     ).rowcount
-                if fresh == 0:
-                    continue
-                cursor = conn.execute(
-                    "INSERT OR IGNORE INTO outbox (dedup_key, rule_ids, source_id, channel, "
-                    "chat_id, html, plain, link, created_at, not_before) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        alert.dedup_key,
-                        ",".join(alert.rule_ids),
-                        alert.source_id,
-                        alert.channel,
-                        _chat_text(alert.chat_id),
-                        alert.html,
-                        alert.plain,
-                        alert.link,
-                        stamp,
-                        stamp,
-                    ),
-                )
-                added += cursor.rowcount
+                if fresh:
+                    added += _enqueue(conn, alert, stamp)
             conn.execute(
                 "UPDATE sources SET etag = ?, last_modified = ?, body_hash = ?, seeded = 1, "
                 "last_attempt_at = ?, last_success_at = ?, consecutive_failures = 0, "
@@ -303,9 +314,51 @@ class Store:
         """Every source the store has heard of, by id."""
         rows = self.db.conn.execute(
             "SELECT id, kind, last_success_at, last_error, last_error_at, consecutive_failures, "
-            "polls, failures, items_seen, alerts FROM sources ORDER BY id"
+            "polls, failures, items_seen, alerts, credits_left, credits_spent, last_day "
+            "FROM sources ORDER BY id"
         )
         return [SourceHealth(*row) for row in rows]
+
+    def record_route(
+        self,
+        rule_id: str,
+        now: datetime,
+        *,
+        firing: bool,
+        count: int,
+        previous: int | None,
+        complete: bool,
+        summary: str,
+        alert: NewAlert | None = None,
+    ) -> int:
+        """Record a route rule's evaluation and, if it fired, its alert, in one transaction.
+
+        Returns the number of outbox rows added (0 or 1).
+        """
+        stamp = iso(now)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO route_state (rule_id) VALUES (?) ON CONFLICT (rule_id) DO NOTHING",
+                (rule_id,),
+            )
+            conn.execute(
+                "UPDATE route_state SET firing = ?, count = ?, previous = ?, complete = ?, "
+                "summary = ?, evaluated_at = ?, episodes = episodes + ?, "
+                "fired_at = CASE WHEN ? THEN ? ELSE fired_at END WHERE rule_id = ?",
+                (
+                    int(firing),
+                    count,
+                    previous,
+                    int(complete),
+                    summary,
+                    stamp,
+                    int(alert is not None),
+                    int(alert is not None),
+                    stamp,
+                    rule_id,
+                ),
+            )
+            return _enqueue(conn, alert, stamp) if alert is not None else 0
 
     # -- outbox -------------------------------------------------------------------------
 

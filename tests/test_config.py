@@ -144,7 +144,7 @@ def test_every_problem_is_reported_with_file_line_and_key() -> None:
         ),
         (
             '[[rules]]\nid = "r"\nkind = "regex"\nquery = "x"\nchannel = "main"',
-            'rules.toml:10: rules.r.kind: unknown kind "regex" (supported: keywords)',
+            'rules.toml:10: rules.r.kind: unknown kind "regex" (supported: keywords, route)',
         ),
         (
             '[[rules]]\nid = "r"\nkind = "keywords"\nchannel = "main"',
@@ -152,7 +152,7 @@ def test_every_problem_is_reported_with_file_line_and_key() -> None:
         ),
         (
             '[[sources]]\nid = "s2"\nurl = "https://example.org"',
-            "rules.toml:8: sources.s2.kind: kind is missing (supported: rss)",
+            "rules.toml:8: sources.s2.kind: kind is missing (supported: rss, opensky, adsb)",
         ),
         (
             "[channels.other]\nchat_id = 12.5",
@@ -225,3 +225,133 @@ def test_error_in_a_multiline_query_points_at_its_line() -> None:
     )
     assert len(found) == 1
     assert found[0].startswith("rules.toml:10: rules.r.query: column 15: ")
+
+
+FLIGHTS = """\
+[channels.main]
+chat_id = -1
+
+[[sources]]
+id = "sky"
+kind = "opensky"
+airports = ["HLLB", "msq"]
+lookback = "35d"
+
+[[sources]]
+id = "live"
+kind = "adsb"
+api_url = "http://127.0.0.1:9/"
+callsigns = ["bru8801"]
+hexes = ["510ABC"]
+every = "30s"
+
+[[rules]]
+id = "ben-msq"
+kind = "route"
+from = "BEN"
+to = ["UMMS", "UMLI"]
+operator = "bru"
+window = "30d"
+at_least = 3
+channel = "main"
+
+[[rules]]
+id = "surge"
+kind = "route"
+from = "HLLB"
+to = "MSQ"
+window = "30d"
+spike = 2
+min_count = 3
+channel = "main"
+"""
+
+
+def test_flight_sources_and_route_rules_load_resolved() -> None:
+    """Codes resolve to ICAO, callsigns and hexes normalise, history covers the rules."""
+    config = parse_config(FLIGHTS)
+    sky, live = config.opensky_sources[0], config.adsb_sources[0]
+    assert sky.airports == ("HLLB", "UMMS")
+    assert (sky.lookback_days, sky.history_days, sky.every) == (35, 60, 3600.0)
+    assert (live.api_url, live.callsigns, live.hexes) == (
+        "http://127.0.0.1:9",
+        ("BRU8801",),
+        ("510abc",),
+    )
+    ben_msq, surge = config.route_rules
+    assert (ben_msq.origins, ben_msq.destinations, ben_msq.operator) == (
+        ("HLLB",),
+        ("UMMS", "UMLI"),
+        "BRU",
+    )
+    assert (ben_msq.label, ben_msq.at_least, ben_msq.window_days) == ("BEN→UMMS/UMLI", 3, 30)
+    assert (surge.spike, surge.min_count, surge.history_days) == (2.0, 3, 60)
+    assert config.keyword_rules == ()
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            ('from = "BEN"', 'from = "XXX"'),
+            'rules.toml:21: rules.ben-msq.from: unknown airport code "XXX" (use an IATA code like BEN or an ICAO code like HLLB)',
+        ),
+        (
+            ('airports = ["HLLB", "msq"]', 'airports = ["HLLB", "ZZZZ"]'),
+            'rules.toml:7: sources.sky.airports: unknown airport code "ZZZZ" (use an IATA code like BEN or an ICAO code like HLLB)',
+        ),
+        (
+            ("at_least = 3", "at_least = 0"),
+            "rules.toml:25: rules.ben-msq.at_least: must be a whole number ≥ 1",
+        ),
+        (
+            ("at_least = 3", "at_least = 3\nspike = 2.0"),
+            "rules.toml:18: rules.ben-msq: set exactly one of at_least or spike",
+        ),
+        (
+            ("at_least = 3", "min_count = 2\nat_least = 3"),
+            "rules.toml:25: rules.ben-msq.min_count: goes with spike only",
+        ),
+        (
+            ("spike = 2", "spike = 0.5"),
+            "rules.toml:34: rules.surge.spike: must be a number ≥ 1 (2.0 = doubled)",
+        ),
+        (
+            ('operator = "bru"', 'operator = "B2"'),
+            'rules.toml:23: rules.ben-msq.operator: must be a 3-letter ICAO airline designator like "BRU"',
+        ),
+        (
+            ('window = "30d"\nat_least', "at_least"),
+            'rules.toml:18: rules.ben-msq: window is missing (e.g. window = "30d")',
+        ),
+        (
+            ('callsigns = ["bru8801"]', 'callsigns = ["BRU 8801"]'),
+            'rules.toml:14: sources.live.callsigns: "BRU 8801" is not valid (like "BRU8801")',
+        ),
+        (('hexes = ["510ABC"]', "hexes = []"), None),
+        (
+            ('callsigns = ["bru8801"]\nhexes = ["510ABC"]\n', ""),
+            "rules.toml:10: sources.live: needs callsigns or hexes to watch",
+        ),
+        (
+            ('lookback = "35d"', 'lookback = "12h"'),
+            "rules.toml:8: sources.sky.lookback: must be at least one day",
+        ),
+    ],
+)
+def test_flight_problems(change: tuple[str, str], expected: str | None) -> None:
+    """Each flight-config mistake has its message on the line of its key."""
+    old, new = change
+    assert old in FLIGHTS
+    text = FLIGHTS.replace(old, new, 1)
+    if expected is None:
+        parse_config(text)
+    else:
+        assert problems(text) == [expected]
+
+
+def test_route_without_a_flight_source_warns() -> None:
+    """A route rule nobody watches loads, with a warning that its count stays 0."""
+    text = '[channels.main]\nchat_id = -1\n\n[[rules]]\nid = "r"\nkind = "route"\nfrom = "BEN"\nto = "MSQ"\nwindow = "30d"\nat_least = 3\nchannel = "main"\n'
+    config = parse_config(text)
+    assert any("rules.r: no flight source watches HLLB, UMMS" in w for w in config.warnings)

@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes import telegram_api as fake_api
 from tests.fakes.telegram_api import (
     DEFAULT_MIGRATE_TO,
     TEST_CHAT_ID,
@@ -21,8 +20,6 @@ from tests.fakes.telegram_api import (
     parse_html,
     utf16_len,
 )
-
-telegram_api = fake_api.telegram_api  # the fixture (tests/conftest.py provides it too)
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ import pytest
 
 from bot.cli import _parser
 from bot.commands import COMMANDS
-from bot.config import KEYS, parse_config
+from bot.config import parse_config
+from bot.configtypes import RULE_KEYS, SOURCE_KEYS, TABLE_KEYS
 from bot.settings import VARIABLES, Settings
 
 ROOT = Path(__file__).parent.parent
@@ -57,25 +58,30 @@ def test_every_telegram_command_is_documented(name: str) -> None:
     assert f"`/{name}`" in README
 
 
-@pytest.mark.parametrize(
-    "key",
-    sorted(
-        f"{table}.{key}" if table else key
-        for table, keys in KEYS.items()
-        for key in keys
-        if table or key not in KEYS
-    ),
+DOCUMENTED_KEYS = sorted(
+    {f"telegram.{key}" for key in TABLE_KEYS["telegram"]}
+    | {f"channels.NAME.{key}" for key in TABLE_KEYS["channels"]}
+    | {f"sources.{key}" for keys in SOURCE_KEYS.values() for key in keys}
+    | {f"rules.{key}" for keys in RULE_KEYS.values() for key in keys}
 )
+
+
+@pytest.mark.parametrize("key", DOCUMENTED_KEYS)
 def test_every_config_key_is_documented(key: str) -> None:
-    """Every key the loader accepts has a row in the rules.toml table."""
-    key = key.replace("channels.", "channels.NAME.")
+    """Every key the loader accepts, of every kind, has a row in the rules.toml table."""
     assert f"| `{key}` |" in README
 
 
-@pytest.mark.parametrize("table", [t for t in KEYS if t])
+@pytest.mark.parametrize("table", sorted(TABLE_KEYS[""]))
 def test_every_table_is_documented(table: str) -> None:
     """Every table the loader accepts has a row too."""
     assert any(f"`[{table}" in line or f"`[[{table}" in line for line in README.splitlines())
+
+
+@pytest.mark.parametrize("kind", [*SOURCE_KEYS, *RULE_KEYS])
+def test_every_kind_is_documented(kind: str) -> None:
+    """Every source and rule kind is named in the key table."""
+    assert f'`"{kind}"`' in README
 
 
 @pytest.mark.parametrize("variable", VARIABLES)

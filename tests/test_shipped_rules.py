@@ -45,22 +45,33 @@ def item_text(title: str, summary: str = "") -> str:
 
 
 def test_rules_toml_has_the_expected_rules(config: dict[str, object]) -> None:
-    """rules.toml loads with tomllib and ships the three keyword rules, on the main channel."""
+    """rules.toml ships the three keyword rules and the BEN↔MSQ route rules, on main."""
     rules = config["rules"]
     assert isinstance(rules, list)
-    assert [rule["id"] for rule in rules] == [A, B, C]
-    assert {rule["kind"] for rule in rules} == {"keywords"}
+    keywords = [rule["id"] for rule in rules if rule["kind"] == "keywords"]
+    routes = [(rule["id"], rule["from"], rule["to"]) for rule in rules if rule["kind"] == "route"]
+    assert keywords == [A, B, C]
+    assert routes == [
+        ("ben-msq", "BEN", "MSQ"),
+        ("msq-ben", "MSQ", "BEN"),
+        ("ben-msq-surge", "BEN", "MSQ"),
+    ]
     assert {rule["channel"] for rule in rules} == {"main"}
 
 
 def test_sources_are_news_feeds_with_unique_ids(config: dict[str, object]) -> None:
-    """Every source is an https RSS feed polled every 10 to 30 minutes, with a unique id."""
+    """Every news source is an https feed polled every 10 to 30 minutes, with a unique id;
+    the flight sources watch Benghazi and Minsk."""
     sources = config["sources"]
     assert isinstance(sources, list)
     ids = [source["id"] for source in sources]
     assert len(ids) == len(set(ids))
+    flights = {source["kind"]: source for source in sources if source["kind"] != "rss"}
+    assert flights["opensky"]["airports"] == ["HLLB", "UMMS"]
+    assert flights["adsb"]["callsigns"] == ["BRU8801", "BRU8802"]
     for source in sources:
-        assert source["kind"] == "rss"
+        if source["kind"] != "rss":
+            continue
         assert source["url"].startswith("https://")
         assert source["every"] in {"10m", "15m", "20m", "30m"}
 

@@ -34,15 +34,12 @@ from bot.sinks import (
     Transient,
 )
 from bot.telegram_sink import TelegramSink, classify
-from tests.fakes import telegram_api as fake_api
 from tests.fakes.telegram_api import (
     DEFAULT_MIGRATE_TO,
     TEST_CHAT_ID,
     TEST_TOKEN,
     FakeTelegramAPI,
 )
-
-telegram_api = fake_api.telegram_api  # the fixture (tests/conftest.py provides it too)
 
 TOKEN_SECRET = TEST_TOKEN.split(":", 1)[1]
 

@@ -1,0 +1,270 @@
+"""Validation of the flight parts of `rules.toml`: OpenSky and ADS-B sources, route rules.
+
+A mixin of the configuration validator (`bot.config._Validator`): it reports problems
+through the same `problem()` so every error reads `FILE:LINE: where: what`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from bot.configtypes import (
+    OPENSKY_API_URL,
+    OPENSKY_AUTH_URL,
+    AdsbSource,
+    OpenSkySource,
+    RouteRule,
+    Rule,
+    Source,
+)
+from bot.tomllines import Path as KeyPath
+from watchers.airports import resolve
+
+_CALLSIGN = re.compile(r"^[A-Z0-9]{2,8}$")
+_HEX = re.compile(r"^[0-9a-f]{6}$")
+_OPERATOR = re.compile(r"^[A-Z]{3}$")
+DEFAULT_ADSB_URL = "https://api.adsb.lol"
+
+
+class FlightChecks:
+    """Checks for `kind = "opensky"`, `kind = "adsb"` and `kind = "route"` entries."""
+
+    name: str
+    warnings: list[str]
+
+    def problem(self, path: KeyPath, where: str, what: str) -> None:
+        raise NotImplementedError
+
+    def duration(self, value: Any, path: KeyPath, where: str) -> float | None:
+        raise NotImplementedError
+
+    def url(self, value: Any, path: KeyPath, where: str) -> str | None:
+        raise NotImplementedError
+
+    def warn_short_interval(self, url: str, every: float, path: KeyPath, where: str) -> None:
+        raise NotImplementedError
+
+    def strings(self, value: Any, path: KeyPath, where: str) -> list[str] | None:
+        """A string or a list of strings, as a list; None (reported) otherwise."""
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            return list(value)
+        self.problem(path, where, "must be a code or a non-empty list of codes")
+        return None
+
+    def airports(self, value: Any, path: KeyPath, where: str) -> tuple[str, ...] | None:
+        """IATA or ICAO codes resolved to ICAO; unknown codes are reported."""
+        if value is None:
+            self.problem(path, where, "is missing")
+            return None
+        codes = self.strings(value, path, where)
+        if codes is None:
+            return None
+        found: list[str] = []
+        for code in codes:
+            airport = resolve(code)
+            if airport is None:
+                self.problem(
+                    path,
+                    where,
+                    f'unknown airport code "{code}" '
+                    "(use an IATA code like BEN or an ICAO code like HLLB)",
+                )
+                return None
+            found.append(airport.icao)
+        return tuple(dict.fromkeys(found))
+
+    def days(self, value: Any, path: KeyPath, where: str) -> int | None:
+        seconds = self.duration(value, path, where)
+        if seconds is None:
+            return None
+        if seconds < 86400:
+            self.problem(path, where, "must be at least one day")
+            return None
+        return -(-int(seconds) // 86400)
+
+    def opensky_source(
+        self, ident: str | None, entry: dict[str, Any], path: KeyPath, where: str
+    ) -> OpenSkySource | None:
+        airports = self.airports(entry.get("airports"), (*path, "airports"), f"{where}.airports")
+        every = self.duration(entry.get("every", "1h"), (*path, "every"), f"{where}.every")
+        lookback = self.days(entry.get("lookback", "35d"), (*path, "lookback"), f"{where}.lookback")
+        api_url = self.url(
+            entry.get("api_url", OPENSKY_API_URL), (*path, "api_url"), f"{where}.api_url"
+        )
+        auth_url = self.url(
+            entry.get("auth_url", OPENSKY_AUTH_URL), (*path, "auth_url"), f"{where}.auth_url"
+        )
+        if (
+            ident is None
+            or airports is None
+            or every is None
+            or lookback is None
+            or api_url is None
+            or auth_url is None
+        ):
+            return None
+        return OpenSkySource(ident, airports, every, lookback, api_url, auth_url, lookback)
+
+    def adsb_source(
+        self, ident: str | None, entry: dict[str, Any], path: KeyPath, where: str
+    ) -> AdsbSource | None:
+        api_url = self.url(
+            entry.get("api_url", DEFAULT_ADSB_URL), (*path, "api_url"), f"{where}.api_url"
+        )
+        every = self.duration(entry.get("every", "2m"), (*path, "every"), f"{where}.every")
+        callsigns = self.codes(entry, "callsigns", _CALLSIGN, str.upper, path, where)
+        hexes = self.codes(entry, "hexes", _HEX, str.lower, path, where)
+        if callsigns == () and hexes == ():
+            self.problem(path, where, "needs callsigns or hexes to watch")
+            return None
+        if ident is None or api_url is None or every is None or callsigns is None or hexes is None:
+            return None
+        self.warn_short_interval(api_url, every, path, where)
+        return AdsbSource(ident, api_url, callsigns, hexes, every)
+
+    def codes(
+        self,
+        entry: dict[str, Any],
+        key: str,
+        pattern: re.Pattern[str],
+        case: Any,
+        path: KeyPath,
+        where: str,
+    ) -> tuple[str, ...] | None:
+        value = entry.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.problem((*path, key), f"{where}.{key}", "must be a list of strings")
+            return None
+        found = [case(v.strip()) for v in value]
+        bad = [v for v in found if not pattern.match(v)]
+        if bad:
+            example = "BRU8801" if key == "callsigns" else "510123"
+            self.problem(
+                (*path, key), f"{where}.{key}", f'"{bad[0]}" is not valid (like "{example}")'
+            )
+            return None
+        return tuple(dict.fromkeys(found))
+
+    def route_rule(
+        self,
+        ident: str | None,
+        channel: str | None,
+        entry: dict[str, Any],
+        path: KeyPath,
+        where: str,
+    ) -> RouteRule | None:
+        origins = self.airports(entry.get("from"), (*path, "from"), f"{where}.from")
+        destinations = self.airports(entry.get("to"), (*path, "to"), f"{where}.to")
+        window = None
+        if "window" not in entry:
+            self.problem(path, where, 'window is missing (e.g. window = "30d")')
+        else:
+            window = self.duration(entry["window"], (*path, "window"), f"{where}.window")
+        operator = entry.get("operator")
+        if operator is not None:
+            if isinstance(operator, str) and _OPERATOR.match(operator.upper()):
+                operator = operator.upper()
+            else:
+                self.problem(
+                    (*path, "operator"),
+                    f"{where}.operator",
+                    'must be a 3-letter ICAO airline designator like "BRU"',
+                )
+                return None
+        thresholds = self.thresholds(entry, path, where)
+        if (
+            ident is None
+            or channel is None
+            or origins is None
+            or destinations is None
+            or window is None
+            or thresholds is None
+        ):
+            return None
+        at_least, spike, min_count = thresholds
+        label = f"{_label(entry['from'])}→{_label(entry['to'])}"
+        return RouteRule(
+            ident,
+            origins,
+            destinations,
+            label,
+            window,
+            channel,
+            operator,
+            at_least,
+            spike,
+            min_count,
+        )
+
+    def thresholds(
+        self, entry: dict[str, Any], path: KeyPath, where: str
+    ) -> tuple[int | None, float | None, int] | None:
+        at_least, spike, min_count = (
+            entry.get("at_least"),
+            entry.get("spike"),
+            entry.get("min_count"),
+        )
+        if (at_least is None) == (spike is None):
+            self.problem(path, where, "set exactly one of at_least or spike")
+            return None
+        if at_least is not None and (not _positive_int(at_least)):
+            self.problem((*path, "at_least"), f"{where}.at_least", "must be a whole number ≥ 1")
+            return None
+        if spike is not None and (
+            isinstance(spike, bool) or not isinstance(spike, int | float) or spike < 1
+        ):
+            self.problem((*path, "spike"), f"{where}.spike", "must be a number ≥ 1 (2.0 = doubled)")
+            return None
+        if min_count is not None:
+            if spike is None:
+                self.problem((*path, "min_count"), f"{where}.min_count", "goes with spike only")
+                return None
+            if not _positive_int(min_count):
+                self.problem(
+                    (*path, "min_count"), f"{where}.min_count", "must be a whole number ≥ 1"
+                )
+                return None
+        return at_least, None if spike is None else float(spike), min_count or 1
+
+    def warn_uncovered_routes(self, sources: Sequence[Source], rules: Sequence[Rule]) -> None:
+        """Warn about route rules whose airports no flight source watches."""
+        watched = {a for s in sources if isinstance(s, OpenSkySource) for a in s.airports}
+        live = any(isinstance(s, AdsbSource) for s in sources)
+        for rule in rules:
+            if not isinstance(rule, RouteRule):
+                continue
+            if not watched & {*rule.origins, *rule.destinations} and not live:
+                self.warnings.append(
+                    f"{self.name}: rules.{rule.id}: no flight source watches "
+                    f"{', '.join((*rule.origins, *rule.destinations))}: its count will stay 0"
+                )
+
+
+def extend_history(sources: Sequence[Source], rules: Sequence[RouteRule]) -> list[Source]:
+    """Give each OpenSky source enough history for the route rules on its airports."""
+    extended: list[Source] = []
+    for source in sources:
+        if isinstance(source, OpenSkySource):
+            needed = [
+                rule.history_days
+                for rule in rules
+                if set(source.airports) & {*rule.origins, *rule.destinations}
+            ]
+            days = max([source.lookback_days, *needed])
+            source = dataclasses.replace(source, history_days=days)
+        extended.append(source)
+    return extended
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _label(value: Any) -> str:
+    codes = [value] if isinstance(value, str) else list(value)
+    return "/".join(str(code).upper() for code in codes)

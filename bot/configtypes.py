@@ -1,0 +1,208 @@
+"""The values a validated `rules.toml` becomes, and the configuration errors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from bot.query import Query
+
+DEFAULT_API_URL = "https://api.telegram.org"
+OPENSKY_API_URL = "https://opensky-network.org/api"
+OPENSKY_AUTH_URL = (
+    "https://auth.opensky-network.org/auth/realms/opensky-network/protocol/openid-connect/token"
+)
+
+# Every key the file may hold, by table and kind; the README documents each (a test checks).
+TABLE_KEYS: dict[str, frozenset[str]] = {
+    "": frozenset({"telegram", "channels", "sources", "rules"}),
+    "telegram": frozenset({"api_url", "admins"}),
+    "channels": frozenset({"chat_id"}),
+}
+SOURCE_KEYS: dict[str, frozenset[str]] = {
+    "rss": frozenset({"id", "kind", "url", "every", "alert_existing"}),
+    "opensky": frozenset({"id", "kind", "airports", "every", "lookback", "api_url", "auth_url"}),
+    "adsb": frozenset({"id", "kind", "api_url", "callsigns", "hexes", "every"}),
+}
+RULE_KEYS: dict[str, frozenset[str]] = {
+    "keywords": frozenset({"id", "kind", "query", "channel", "sources"}),
+    "route": frozenset(
+        {
+            "id",
+            "kind",
+            "from",
+            "to",
+            "operator",
+            "window",
+            "at_least",
+            "spike",
+            "min_count",
+            "channel",
+        }
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with the configuration, at a line of a file."""
+
+    file: str
+    line: int
+    where: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.where}: {self.what}"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; `problems` lists every reason."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramSettings:
+    """The `[telegram]` table."""
+
+    api_url: str = DEFAULT_API_URL
+    admins: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """A `[channels.NAME]` table: where alerts are posted."""
+
+    id: str
+    chat_id: int | str
+
+
+@dataclass(frozen=True, slots=True)
+class RssSource:
+    """A `[[sources]]` entry of kind "rss" (RSS, Atom or JSON Feed)."""
+
+    id: str
+    url: str
+    every: float
+    alert_existing: bool = False
+    kind: str = "rss"
+
+
+@dataclass(frozen=True, slots=True)
+class OpenSkySource:
+    """A `[[sources]]` entry of kind "opensky": flights per airport and UTC day.
+
+    `history_days` is how many days back the source keeps complete: its `lookback`, or
+    more when a route rule on its airports needs a longer window (twice for `spike`).
+    """
+
+    id: str
+    airports: tuple[str, ...]
+    every: float
+    lookback_days: int
+    api_url: str = OPENSKY_API_URL
+    auth_url: str = OPENSKY_AUTH_URL
+    history_days: int = 0
+    kind: str = "opensky"
+
+
+@dataclass(frozen=True, slots=True)
+class AdsbSource:
+    """A `[[sources]]` entry of kind "adsb": live sightings of callsigns and hex codes."""
+
+    id: str
+    api_url: str
+    callsigns: tuple[str, ...]
+    hexes: tuple[str, ...]
+    every: float
+    kind: str = "adsb"
+
+
+Source = RssSource | OpenSkySource | AdsbSource
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordRule:
+    """A `[[rules]]` entry of kind "keywords"; `sources` is resolved (never empty)."""
+
+    id: str
+    query_text: str
+    query: Query
+    channel: str
+    sources: tuple[str, ...]
+    kind: str = "keywords"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRule:
+    """A `[[rules]]` entry of kind "route": a count of flights over a trailing window.
+
+    `origins` and `destinations` are ICAO codes (resolved from IATA or ICAO in the file);
+    `label` is how the file named the route, e.g. "BEN→MSQ". Exactly one of `at_least`
+    and `spike` is set; `min_count` goes with `spike`.
+    """
+
+    id: str
+    origins: tuple[str, ...]
+    destinations: tuple[str, ...]
+    label: str
+    window: float
+    channel: str
+    operator: str | None = None
+    at_least: int | None = None
+    spike: float | None = None
+    min_count: int = 1
+    kind: str = "route"
+
+    @property
+    def window_days(self) -> int:
+        """The window in whole days, rounded up."""
+        return max(1, -(-int(self.window) // 86400))
+
+    @property
+    def history_days(self) -> int:
+        """Days of history the rule reads: its window, twice for `spike`."""
+        return self.window_days * (2 if self.spike is not None else 1)
+
+
+Rule = KeywordRule | RouteRule
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A validated configuration. `warnings` are worth showing but not fatal."""
+
+    path: str
+    telegram: TelegramSettings
+    channels: Mapping[str, Channel]
+    sources: tuple[Source, ...]
+    rules: tuple[Rule, ...]
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def news_sources(self) -> tuple[RssSource, ...]:
+        """The feeds."""
+        return tuple(s for s in self.sources if isinstance(s, RssSource))
+
+    @property
+    def opensky_sources(self) -> tuple[OpenSkySource, ...]:
+        """The OpenSky sources."""
+        return tuple(s for s in self.sources if isinstance(s, OpenSkySource))
+
+    @property
+    def adsb_sources(self) -> tuple[AdsbSource, ...]:
+        """The ADS-B sources."""
+        return tuple(s for s in self.sources if isinstance(s, AdsbSource))
+
+    @property
+    def keyword_rules(self) -> tuple[KeywordRule, ...]:
+        """The keyword rules."""
+        return tuple(r for r in self.rules if isinstance(r, KeywordRule))
+
+    @property
+    def route_rules(self) -> tuple[RouteRule, ...]:
+        """The route rules."""
+        return tuple(r for r in self.rules if isinstance(r, RouteRule))

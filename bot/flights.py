@@ -1,0 +1,306 @@
+"""The flight path: poll OpenSky and ADS-B sources, store flights, evaluate route rules.
+
+Each poller records its outcome on its source (health, credits, the coverage ledger) and
+never raises for a source's fault. `RouteEvaluator.evaluate` reads counts from SQLite, so
+route state survives restarts, and records each rule's state and its alert together.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
+
+import httpx
+
+from bot.configtypes import AdsbSource, Channel, OpenSkySource, RouteRule
+from bot.flightplan import DayQuery, due_queries, history, route_coverage
+from bot.news import PollOutcome
+from bot.routes import decide, render_route, window_text
+from bot.store import NewAlert, Store
+from bot.store_flights import CoverageEntry
+from bot.timeutil import Clock
+from watchers.adsb import AdsbClient, RouteHint
+from watchers.errors import RateLimited, WatcherError
+from watchers.flights import Flight
+from watchers.http import Validators
+from watchers.legs import build_legs
+from watchers.opensky import CREDITS_PER_DAY_QUERY, OpenSkyClient, OpenSkyCredentials
+
+log = logging.getLogger(__name__)
+
+_NO_VALIDATORS = Validators()
+
+FAILURES_PER_POLL = 3
+SIGHTING_MEMORY = timedelta(hours=24)
+LEG_GAP = timedelta(minutes=45)
+
+
+class OpenSkyPoller:
+    """Fetches the days an OpenSky source lacks, one UTC day and airport per call."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: httpx.AsyncClient,
+        source: OpenSkySource,
+        *,
+        credentials: OpenSkyCredentials | None,
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self.source = source
+        self.clock = clock
+        self.api = OpenSkyClient(
+            client,
+            source.id,
+            source.api_url,
+            credentials=credentials,
+            auth_url=source.auth_url,
+            clock=clock,
+        )
+
+    async def poll(self) -> PollOutcome:
+        """Fetch every due day until done, rate-limited, or failing repeatedly."""
+        source, now = self.source, self.clock()
+        oldest = history(now, source.history_days)[-1]
+        queries = due_queries(source, self.store.coverage([source.id], since=oldest), now)
+        new_flights = spent = 0
+        credits_left: int | None = None
+        errors: list[str] = []
+        retry_after: float | None = None
+        last_day: date | None = None
+        for query in queries:
+            if len(errors) >= FAILURES_PER_POLL:
+                break
+            try:
+                result = await self.api.day(query.direction, query.airport, query.day)
+            except RateLimited as exc:
+                self._record(query, "rate_limited", error=str(exc))
+                errors.append(str(exc))
+                retry_after = exc.retry_after
+                break
+            except WatcherError as exc:
+                self._record(query, "failed", error=str(exc))
+                errors.append(str(exc))
+                continue
+            spent += CREDITS_PER_DAY_QUERY
+            credits_left = result.credits_left if result.credits_left is not None else credits_left
+            new_flights += self.store.record_flights(result.flights, self.clock())
+            status = "ok" if result.flights else "empty"
+            self._record(query, status, flights=len(result.flights))
+            last_day = max(last_day or query.day, query.day)
+        return self._finish(errors, retry_after, new_flights, credits_left, spent, last_day)
+
+    def _record(
+        self, query: DayQuery, status: str, *, flights: int = 0, error: str | None = None
+    ) -> None:
+        self.store.record_day(
+            self.source.id,
+            query.airport,
+            query.direction,
+            query.day,
+            status,
+            self.clock(),
+            flights=flights,
+            error=error,
+        )
+
+    def _finish(
+        self,
+        errors: list[str],
+        retry_after: float | None,
+        new_flights: int,
+        credits_left: int | None,
+        spent: int,
+        last_day: date | None,
+    ) -> PollOutcome:
+        source, now = self.source, self.clock()
+        failures = 0
+        if errors:
+            failures = self.store.record_failure(source.id, source.kind, now, errors[-1])
+            log.warning("source %s: %s", source.id, errors[-1])
+        else:
+            self.store.record_success(
+                source.id, source.kind, now, validators=_NO_VALIDATORS, new_flights=new_flights
+            )
+        self.store.update_flight_source(
+            source.id, credits_left=credits_left, credits_spent=spent, last_day=last_day
+        )
+        if new_flights:
+            log.info("source %s: %d new flights", source.id, new_flights)
+        return PollOutcome(
+            error=errors[-1] if errors else None,
+            retry_after=retry_after,
+            failures=failures,
+            flights=new_flights,
+        )
+
+
+class AdsbPoller:
+    """Polls live sightings of callsigns and hex codes and turns them into flights."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: httpx.AsyncClient,
+        source: AdsbSource,
+        *,
+        clock: Clock,
+        min_interval: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.source = source
+        self.clock = clock
+        self.api = AdsbClient(
+            client, source.id, source.api_url, clock=clock, min_interval=min_interval
+        )
+        self.hints: dict[str, RouteHint] = {}
+        self.hints_day: date | None = None
+
+    async def poll(self) -> PollOutcome:
+        """One round of requests; sightings are stored, then legs rebuilt and stored."""
+        source = self.source
+        try:
+            sightings = []
+            for callsign in source.callsigns:
+                sightings += await self.api.callsign(callsign)
+            for hex_code in source.hexes:
+                sightings += await self.api.hex(hex_code)
+        except WatcherError as exc:
+            failures = self.store.record_failure(source.id, source.kind, self.clock(), str(exc))
+            log.warning("source %s: %s", source.id, exc)
+            retry = exc.retry_after if isinstance(exc, RateLimited) else None
+            return PollOutcome(error=str(exc), retry_after=retry, failures=failures)
+        self.store.record_sightings(sightings)
+        flights = await self._legs({s.icao24 for s in sightings})
+        new_flights = self.store.record_flights(flights, self.clock())
+        self.store.record_success(
+            source.id, source.kind, self.clock(), validators=_NO_VALIDATORS, new_flights=new_flights
+        )
+        return PollOutcome(flights=new_flights)
+
+    async def _legs(self, aircraft: set[str]) -> list[Flight]:
+        now = self.clock()
+        since = now - SIGHTING_MEMORY
+        recent = self.store.sightings_since(aircraft, since)
+        if self.hints_day != now.date():
+            self.hints, self.hints_day = {}, now.date()
+        wanted: dict[str, tuple[str, float, float]] = {}
+        for s in recent:
+            if (
+                s.callsign
+                and s.callsign not in self.hints
+                and s.lat is not None
+                and s.lon is not None
+            ):
+                wanted[s.callsign] = (s.callsign, s.lat, s.lon)
+        if wanted:
+            asked = list(wanted.values())[:100]
+            try:
+                found = await self.api.routes(asked)
+            except WatcherError as exc:
+                log.info("source %s: route lookup failed, using positions: %s", self.source.id, exc)
+            else:
+                # Unknown callsigns are remembered too, so they are not asked again today.
+                for callsign, _, _ in asked:
+                    self.hints[callsign] = found.get(callsign, RouteHint(callsign, (), False))
+        legs = build_legs(recent, routes=self.hints, gap=LEG_GAP, source=self.source.id)
+        # A leg starting right at the edge of memory may be cut short: its start is unknown.
+        return [leg for leg in legs if leg.departure >= since + LEG_GAP]
+
+
+class RouteEvaluator:
+    """Evaluates every route rule against the stored flights and coverage."""
+
+    def __init__(
+        self,
+        store: Store,
+        rules: Sequence[RouteRule],
+        opensky: Sequence[OpenSkySource],
+        channels: Mapping[str, Channel],
+        *,
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self.rules = rules
+        self.opensky = opensky
+        self.channels = channels
+        self.clock = clock
+
+    def evaluate(self) -> int:
+        """Evaluate each rule once; returns the number of alerts enqueued."""
+        if not self.rules:
+            return 0
+        now = self.clock()
+        longest = max(rule.history_days for rule in self.rules)
+        ledger = self.store.coverage(
+            [s.id for s in self.opensky], since=(now - timedelta(days=longest + 1)).date()
+        )
+        return sum(self._evaluate(rule, ledger, now) for rule in self.rules)
+
+    def _evaluate(self, rule: RouteRule, ledger: Sequence[CoverageEntry], now: datetime) -> int:
+        coverage = route_coverage(rule, self.opensky, ledger, now)
+        window = timedelta(seconds=rule.window)
+        flights = self.store.flights_between(
+            rule.origins, rule.destinations, now - window, now, rule.operator
+        )
+        previous = None
+        if rule.spike is not None:
+            previous = len(
+                self.store.flights_between(
+                    rule.origins, rule.destinations, now - 2 * window, now - window, rule.operator
+                )
+            )
+        state = self.store.route_state(rule.id)
+        summary = _summary(rule, len(flights), previous, coverage.describe())
+        if not coverage.ready:
+            self.store.record_route(
+                rule.id,
+                now,
+                firing=state.firing,
+                count=len(flights),
+                previous=previous,
+                complete=False,
+                summary=f"{summary} · not evaluated until every day was fetched once",
+            )
+            return 0
+        decision = decide(rule, len(flights), previous, state.firing)
+        alert = None
+        if decision.fire:
+            episode = state.episodes + 1
+            rendered = render_route(rule, flights, previous, coverage)
+            channel = self.channels[rule.channel]
+            alert = NewAlert(
+                dedup_key=f"route|{rule.id}|{episode}",
+                rule_ids=(rule.id,),
+                source_id="routes",
+                item_key=f"{rule.id}#{episode}",
+                channel=channel.id,
+                chat_id=channel.chat_id,
+                html=rendered.html,
+                plain=rendered.plain,
+                link="",
+            )
+            log.info("route rule %s fired: %s", rule.id, summary)
+        elif state.firing and not decision.firing:
+            log.info("route rule %s re-armed: %s", rule.id, summary)
+        return self.store.record_route(
+            rule.id,
+            now,
+            firing=decision.firing,
+            count=len(flights),
+            previous=previous,
+            complete=coverage.complete,
+            summary=summary,
+            alert=alert,
+        )
+
+
+def _summary(rule: RouteRule, count: int, previous: int | None, coverage: str) -> str:
+    text = f"{rule.label}: {count} in {window_text(rule.window)}"
+    if rule.at_least is not None:
+        text += f" (alerts at {rule.at_least})"
+    else:
+        text += f" vs {previous} before (alerts at ×{rule.spike:g}, ≥ {rule.min_count})"
+    return f"{text} · {coverage}"

@@ -1,0 +1,295 @@
+"""The flight half of the store: flights, the coverage ledger, sightings and route state.
+
+A mixin of `bot.store.Store` (same connection, same `BEGIN IMMEDIATE` writes).
+
+- **Flights** are stored once: a flight whose icao24 matches a stored one departing within
+  90 minutes is the same flight. Known values are never overwritten by unknown ones
+  (a null airport from one source does not erase another source's airport).
+- **Coverage**: one row per (source, airport, direction, UTC day) fetched, with its status:
+  `ok` (flights), `empty` (OpenSky's 404), `failed`, or `rate_limited` (never "empty").
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlite_utils import Database
+
+from bot.timeutil import iso
+from watchers.flights import Flight, Sighting
+
+SAME_FLIGHT_SECONDS = 90 * 60
+COVERAGE_STATES = ("ok", "empty", "failed", "rate_limited")
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageEntry:
+    """One ledger row: how a (source, airport, direction, day) fetch went."""
+
+    source_id: str
+    airport: str
+    direction: str
+    day: date
+    status: str
+    fetches: int
+    fetched_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFlight:
+    """A flight as counted by route rules."""
+
+    icao24: str
+    callsign: str | None
+    departure_airport: str | None
+    arrival_airport: str | None
+    departure: datetime
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteState:
+    """What a route rule remembers between evaluations."""
+
+    firing: bool
+    episodes: int
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _moment(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+class FlightRecords:
+    """Flight storage; mixed into `bot.store.Store`."""
+
+    db: Database
+
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError
+
+    def record_flights(self, flights: Sequence[Flight], now: datetime) -> int:
+        """Store flights, merging each with the same stored flight; returns how many are new."""
+        added = 0
+        with self._write() as conn:
+            for flight in flights:
+                added += _upsert(conn, flight, iso(now))
+        return added
+
+    def flights_between(
+        self,
+        origins: Collection[str],
+        destinations: Collection[str],
+        start: datetime,
+        end: datetime,
+        operator: str | None = None,
+    ) -> list[StoredFlight]:
+        """Distinct flights from `origins` to `destinations` departing in [start, end)."""
+        marks_o, marks_d = ",".join("?" * len(origins)), ",".join("?" * len(destinations))
+        sql = (
+            "SELECT icao24, callsign, departure_airport, arrival_airport, departure, sources "
+            f"FROM flights WHERE departure_airport IN ({marks_o}) "
+            f"AND arrival_airport IN ({marks_d}) AND departure >= ? AND departure < ?"
+        )
+        params: list[Any] = [*origins, *destinations, _epoch(start), _epoch(end)]
+        if operator:
+            sql += " AND operator = ?"
+            params.append(operator)
+        rows = self.db.conn.execute(sql + " ORDER BY departure", params)
+        return [
+            StoredFlight(icao, cs, dep, arr, _moment(when), tuple(src.split(",")))
+            for icao, cs, dep, arr, when, src in rows
+        ]
+
+    def flight_count(self, source_id: str | None = None) -> int:
+        """How many flights are stored (that `source_id` contributed to, if given)."""
+        if source_id is None:
+            row = self.db.conn.execute("SELECT COUNT(*) FROM flights").fetchone()
+        else:
+            row = self.db.conn.execute(
+                "SELECT COUNT(*) FROM flights WHERE ',' || sources || ',' LIKE ?",
+                (f"%,{source_id},%",),
+            ).fetchone()
+        return int(row[0])
+
+    # -- the coverage ledger --------------------------------------------------------------
+
+    def record_day(
+        self,
+        source_id: str,
+        airport: str,
+        direction: str,
+        day: date,
+        status: str,
+        now: datetime,
+        *,
+        flights: int = 0,
+        error: str | None = None,
+    ) -> None:
+        """Record one day's fetch in the ledger (a later fetch replaces its status)."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO coverage (source_id, airport, direction, day, status, flights, "
+                "fetches, fetched_at, error) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?) "
+                "ON CONFLICT (source_id, airport, direction, day) DO UPDATE SET "
+                "status = excluded.status, flights = excluded.flights, "
+                "fetches = fetches + 1, fetched_at = excluded.fetched_at, error = excluded.error",
+                (source_id, airport, direction, day.isoformat(), status, flights, iso(now), error),
+            )
+
+    def coverage(
+        self, source_ids: Collection[str] | None = None, since: date | None = None
+    ) -> list[CoverageEntry]:
+        """Ledger rows (of some sources, from a day on), oldest day first."""
+        sql = "SELECT source_id, airport, direction, day, status, fetches, fetched_at FROM coverage"
+        clauses: list[str] = []
+        params: list[Any] = []
+        if source_ids is not None:
+            clauses.append(f"source_id IN ({','.join('?' * len(source_ids))})")
+            params.extend(source_ids)
+        if since is not None:
+            clauses.append("day >= ?")
+            params.append(since.isoformat())
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        rows = self.db.conn.execute(sql + " ORDER BY day", params)
+        return [
+            CoverageEntry(s, a, d, date.fromisoformat(day), st, n, datetime.fromisoformat(at))
+            for s, a, d, day, st, n, at in rows
+        ]
+
+    def update_flight_source(
+        self,
+        source_id: str,
+        *,
+        credits_left: int | None = None,
+        credits_spent: int = 0,
+        last_day: date | None = None,
+    ) -> None:
+        """Note credits and the newest day fetched (source row must exist)."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE sources SET credits_left = COALESCE(?, credits_left), "
+                "credits_spent = credits_spent + ?, "
+                "last_day = MAX(COALESCE(last_day, ''), COALESCE(?, '')) WHERE id = ?",
+                (
+                    credits_left,
+                    credits_spent,
+                    last_day.isoformat() if last_day else None,
+                    source_id,
+                ),
+            )
+
+    # -- live sightings -------------------------------------------------------------------
+
+    def record_sightings(self, sightings: Sequence[Sighting]) -> int:
+        """Keep live sightings (duplicates ignored); returns how many are new."""
+        with self._write() as conn:
+            return sum(
+                conn.execute(
+                    "INSERT OR IGNORE INTO sightings (icao24, seen_at, callsign, lat, lon, "
+                    "altitude_ft, on_ground, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        s.icao24,
+                        _epoch(s.seen_at),
+                        s.callsign,
+                        s.lat,
+                        s.lon,
+                        s.altitude_ft,
+                        int(s.on_ground),
+                        s.source,
+                    ),
+                ).rowcount
+                for s in sightings
+            )
+
+    def sightings_since(self, icao24s: Collection[str], since: datetime) -> list[Sighting]:
+        """The stored sightings of these aircraft from `since` on, oldest first."""
+        if not icao24s:
+            return []
+        marks = ",".join("?" * len(icao24s))
+        rows = self.db.conn.execute(
+            "SELECT icao24, callsign, seen_at, lat, lon, altitude_ft, on_ground, source "
+            f"FROM sightings WHERE icao24 IN ({marks}) AND seen_at >= ? "
+            "ORDER BY seen_at",
+            (*icao24s, _epoch(since)),
+        )
+        return [
+            Sighting(icao, cs, _moment(at), lat, lon, alt, bool(ground), src)
+            for icao, cs, at, lat, lon, alt, ground, src in rows
+        ]
+
+    # -- route rule state -----------------------------------------------------------------
+
+    def route_state(self, rule_id: str) -> RouteState:
+        """Whether the rule is firing, and how many times it fired."""
+        row = self.db.conn.execute(
+            "SELECT firing, episodes FROM route_state WHERE rule_id = ?", (rule_id,)
+        ).fetchone()
+        return RouteState(bool(row[0]), int(row[1])) if row else RouteState(False, 0)
+
+    def route_states(self) -> Iterator[dict[str, Any]]:
+        """Every route rule's last evaluation, for `/status`."""
+        yield from self.db.table("route_state").rows_where(order_by="rule_id")
+
+
+def _upsert(conn: sqlite3.Connection, flight: Flight, stamp: str) -> int:
+    """Insert `flight` or merge it into the stored same flight; 1 if it was new."""
+    when = _epoch(flight.departure)
+    row = conn.execute(
+        "SELECT id, callsign, operator, departure_airport, arrival_airport, arrival, sources, "
+        "quality FROM flights WHERE icao24 = ? AND departure BETWEEN ? AND ? "
+        "ORDER BY ABS(departure - ?) LIMIT 1",
+        (flight.icao24, when - SAME_FLIGHT_SECONDS, when + SAME_FLIGHT_SECONDS, when),
+    ).fetchone()
+    arrival = _epoch(flight.arrival) if flight.arrival else None
+    quality = dict(flight.quality)
+    if row is None:
+        conn.execute(
+            "INSERT INTO flights (icao24, callsign, operator, departure_airport, "
+            "arrival_airport, departure, arrival, sources, quality, recorded_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                flight.icao24,
+                flight.callsign,
+                flight.operator,
+                flight.departure_airport,
+                flight.arrival_airport,
+                when,
+                arrival,
+                flight.source,
+                json.dumps({flight.source: quality}),
+                stamp,
+                stamp,
+            ),
+        )
+        return 1
+    ident, callsign, operator, dep, arr, old_arrival, sources, old_quality = row
+    merged_sources = ",".join(dict.fromkeys([*sources.split(","), flight.source]))
+    qualities = json.loads(old_quality)
+    qualities.setdefault(flight.source, quality)
+    conn.execute(
+        "UPDATE flights SET callsign = ?, operator = ?, departure_airport = ?, "
+        "arrival_airport = ?, arrival = ?, sources = ?, quality = ?, updated_at = ? WHERE id = ?",
+        (
+            callsign or flight.callsign,
+            operator or flight.operator,
+            dep or flight.departure_airport,
+            arr or flight.arrival_airport,
+            old_arrival or arrival,
+            merged_sources,
+            json.dumps(qualities),
+            stamp,
+            ident,
+        ),
+    )
+    return 0

@@ -1,0 +1,285 @@
+"""Flights end to end: a loopback fake OpenSky (and ADS-B API) through real httpx into SQLite,
+route rules evaluated on a clock the test moves, alerts in the outbox and in /status."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.config import Config, parse_config
+from bot.flights import AdsbPoller, OpenSkyPoller, RouteEvaluator
+from bot.status import gather, render_status
+from bot.store import Store
+from tests.fakes.adsb_api import FakeAdsbApi as FakeAdsb
+from tests.fakes.opensky_api import FakeOpenSky
+
+
+class Clock:
+    """A clock the test sets."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def at(day: str, hour: int = 12) -> datetime:
+    """A UTC moment on an ISO day."""
+    return datetime.fromisoformat(day).replace(hour=hour, tzinfo=UTC)
+
+
+def config(opensky: FakeOpenSky, rules: str, adsb: FakeAdsb | None = None) -> Config:
+    """An OpenSky source on HLLB and UMMS (and an ADS-B source), plus the given rules."""
+    text = (
+        "[channels.main]\nchat_id = -1001234567890\n\n"
+        '[[sources]]\nid = "sky"\nkind = "opensky"\nairports = ["HLLB", "UMMS"]\n'
+        f'lookback = "3d"\napi_url = "{opensky.api_url}"\nauth_url = "{opensky.auth_url}"\n\n'
+    )
+    if adsb is not None:
+        text += (
+            f'[[sources]]\nid = "live"\nkind = "adsb"\napi_url = "{adsb.api_url}"\n'
+            'callsigns = ["BRU8801"]\nevery = "1m"\n\n'
+        )
+    return parse_config(text + rules, "test.toml")
+
+
+AT_LEAST = """
+[[rules]]
+id = "ben-msq"
+kind = "route"
+from = "BEN"
+to = "MSQ"
+window = "90d"
+at_least = 3
+channel = "main"
+"""
+
+SPIKE = """
+[[rules]]
+id = "surge"
+kind = "route"
+from = "BEN"
+to = "MSQ"
+window = "30d"
+spike = 2.0
+min_count = 3
+channel = "main"
+"""
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """A store on a real file."""
+    opened = Store.open(tmp_path / "vedette.db")
+    yield opened
+    opened.close()
+
+
+class Bot:
+    """The flight half of a running vedette, stepped by hand."""
+
+    def __init__(self, store: Store, cfg: Config, clock: Clock, client: httpx.AsyncClient) -> None:
+        self.store, self.clock = store, clock
+        self.sky = OpenSkyPoller(
+            store, client, cfg.opensky_sources[0], credentials=None, clock=clock
+        )
+        self.live = [AdsbPoller(store, client, s, clock=clock) for s in cfg.adsb_sources]
+        self.routes = RouteEvaluator(
+            store, cfg.route_rules, cfg.opensky_sources, cfg.channels, clock=clock
+        )
+
+    async def step(self, when: datetime) -> int:
+        """Move the clock, poll OpenSky once (it fetches every due day), evaluate the rules."""
+        self.clock.now = when
+        outcome = await self.sky.poll()
+        assert outcome.error is None, outcome.error
+        return self.routes.evaluate()
+
+
+def alerts(store: Store) -> list[str]:
+    """The plain text of every route alert in the outbox."""
+    return [row["plain"] for row in store.outbox_rows() if row["source_id"] == "routes"]
+
+
+def series(opensky: FakeOpenSky, *days: str, icao: str = "510123") -> None:
+    """BRU8801 flights HLLB→UMMS departing at 09:00 on each day."""
+    for day in days:
+        opensky.add_flight(
+            icao24=icao, first_seen=at(day, 9), last_seen=at(day, 13), callsign="BRU8801 "
+        )
+
+
+async def test_may_june_july_series_fires_once_then_again_after_falling_below(
+    tmp_path: Path, store: Store, opensky_api: FakeOpenSky
+) -> None:
+    """at_least 3 fires when the third flight lands in the window, once; again after re-arming,
+    and a restart keeps the state without repeating the alert."""
+    opensky_api.credits = 10**6
+    series(opensky_api, "2026-05-02", "2026-06-05", "2026-07-04")
+    cfg = config(opensky_api, AT_LEAST)
+    clock = Clock(at("2026-07-03"))
+    async with httpx.AsyncClient() as client:
+        bot = Bot(store, cfg, clock, client)
+        assert await bot.step(at("2026-07-03")) == 0
+        assert store.route_state("ben-msq").firing is False
+        assert await bot.step(at("2026-07-05")) == 1
+        assert await bot.step(at("2026-07-06")) == 0
+        assert await bot.step(at("2026-07-20")) == 0
+        assert await bot.step(at("2026-08-01")) == 0
+        assert store.route_state("ben-msq").firing is False
+        series(opensky_api, "2026-08-03")
+        assert await bot.step(at("2026-08-05")) == 1
+    first, second = alerts(store)
+    assert first.splitlines()[:5] == [
+        "✈ BEN→MSQ: 3 flights in the last 90 days",
+        "Benghazi (HLLB) → Minsk (UMMS)",
+        "• 2026-05-02 BRU8801 510123",
+        "• 2026-06-05 BRU8801 510123",
+        "• 2026-07-04 BRU8801 510123",
+    ]
+    assert "at least 3 · complete coverage" in first
+    assert "• 2026-08-03 BRU8801 510123" in second
+
+    store.close()
+    reopened = Store.open(tmp_path / "vedette.db")
+    async with httpx.AsyncClient() as client:
+        again = Bot(reopened, cfg, Clock(at("2026-08-06")), client)
+        assert await again.step(at("2026-08-06")) == 0
+    assert len(alerts(reopened)) == 2
+    assert reopened.route_state("ben-msq").firing is True
+    report = render_status(gather(reopened), at("2026-08-06"))
+    assert "ben-msq [FIRING]: BEN→MSQ: 3 in 90 days (alerts at 3) · complete coverage" in report
+    assert "sky (opensky): ok" in report
+    assert "last day fetched 2026-08-05" in report
+    reopened.close()
+
+
+async def test_backfill_never_fires_a_partial_count(store: Store, opensky_api: FakeOpenSky) -> None:
+    """While some days of the window are not fetched yet, the rule is not evaluated."""
+    series(opensky_api, "2026-05-02", "2026-06-05", "2026-07-04")
+    opensky_api.credits = 30 * 40  # 40 calls, then 429: the backfill stops part way
+    cfg = config(opensky_api, AT_LEAST)
+    async with httpx.AsyncClient() as client:
+        bot = Bot(store, cfg, Clock(at("2026-07-10")), client)
+        outcome = await bot.sky.poll()
+        assert outcome.retry_after is not None
+        assert bot.routes.evaluate() == 0
+    state = next(iter(store.route_states()))
+    assert "not evaluated until every day was fetched once" in state["summary"]
+    assert alerts(store) == []
+
+
+async def test_spike_against_the_previous_window_with_min_count(
+    store: Store, opensky_api: FakeOpenSky
+) -> None:
+    """4 flights after 2 fires a ×2 spike; 2 after 1 does not (min_count 3)."""
+    opensky_api.credits = 10**6
+    series(
+        opensky_api,
+        "2026-05-10",
+        "2026-05-20",
+        "2026-06-10",
+        "2026-06-15",
+        "2026-06-20",
+        "2026-06-25",
+    )
+    cfg = config(opensky_api, SPIKE)
+    async with httpx.AsyncClient() as client:
+        bot = Bot(store, cfg, Clock(at("2026-06-12")), client)
+        assert await bot.step(at("2026-06-12")) == 0  # 2 now vs 1 before: under min_count
+        assert await bot.step(at("2026-06-22")) == 0  # 3 now vs 2 before: not doubled
+        assert await bot.step(at("2026-06-27")) == 1  # 4 now vs 2 before
+    (alert,) = alerts(store)
+    assert alert.startswith("✈ BEN→MSQ: 4 flights in the last 30 days, 2 in the 30 days before")
+    assert "spike ×2 with at least 3" in alert
+
+
+async def test_rate_limited_and_empty_days_in_the_ledger(
+    store: Store, opensky_api: FakeOpenSky
+) -> None:
+    """A 404 day is empty (fetched); a 429 marks the day rate-limited and pauses the source."""
+    opensky_api.credits = 10**6
+    cfg = config(opensky_api, AT_LEAST)
+    async with httpx.AsyncClient() as client:
+        bot = Bot(store, cfg, Clock(at("2026-07-10")), client)
+        opensky_api.rate_limit(3600)
+        outcome = await bot.sky.poll()
+        assert outcome.retry_after == 3600
+        (limited,) = store.coverage(["sky"])
+        assert limited.status == "rate_limited"
+        opensky_api.lift_rate_limit()
+        assert await bot.step(at("2026-07-10")) == 0
+    statuses = {entry.status for entry in store.coverage(["sky"])}
+    assert statuses == {"empty"}
+    health = store.source_health()[0]
+    assert health.consecutive_failures == 0
+    assert health.credits_spent > 0
+
+
+HLLB = (32.0968, 20.2695)
+UMMS = (53.8825, 28.0307)
+
+
+def track(start: datetime) -> list[tuple[datetime, float, float, int | str]]:
+    """BRU8801 from Benina (on the ground, climbing) to Minsk (descending, on the ground)."""
+    points: list[tuple[float, float, int | str]] = [
+        (*HLLB, "ground"),
+        (32.15, 20.30, 3500),
+        (36.0, 22.0, 35000),
+        (45.0, 25.0, 37000),
+        (53.70, 27.95, 6000),
+        (*UMMS, "ground"),
+    ]
+    return [(start + timedelta(minutes=40 * n), *p) for n, p in enumerate(points)]
+
+
+async def test_adsb_sightings_become_one_flight_counted_once_with_opensky(
+    store: Store, opensky_api: FakeOpenSky, adsb_api: FakeAdsb
+) -> None:
+    """Live sightings become one HLLB→UMMS flight; OpenSky's report of it merges into it."""
+    adsb_api.routes = {"BRU8801": ("HLLB-UMMS", True)}
+    opensky_api.credits = 10**6
+    cfg = config(opensky_api, AT_LEAST, adsb_api)
+    clock = Clock(at("2026-07-04", 9))
+    async with httpx.AsyncClient() as client:
+        live = AdsbPoller(store, client, cfg.adsb_sources[0], clock=clock, min_interval=0.01)
+        for when, lat, lon, alt in track(at("2026-07-04", 9)):
+            clock.now = when
+            adsb_api.now_ms = int(when.timestamp() * 1000)
+            adsb_api.set_aircraft(
+                [
+                    {
+                        "hex": "510123",
+                        "flight": "BRU8801 ",
+                        "lat": lat,
+                        "lon": lon,
+                        "alt_baro": alt,
+                        "seen": 0,
+                        "seen_pos": 0,
+                    }
+                ]
+            )
+            outcome = await live.poll()
+            assert outcome.error is None
+        (flight,) = store.flights_between(["HLLB"], ["UMMS"], at("2026-07-01"), at("2026-07-10"))
+        assert (flight.icao24, flight.callsign, flight.sources) == ("510123", "BRU8801", ("live",))
+        assert flight.departure == at("2026-07-04", 9)
+
+        opensky_api.add_flight(
+            icao24="510123",
+            first_seen=at("2026-07-04", 9) + timedelta(minutes=25),
+            last_seen=at("2026-07-04", 13),
+            dep="HLLB",
+            arr=None,
+        )
+        bot = Bot(store, cfg, clock, client)
+        await bot.step(at("2026-07-06"))
+    (merged,) = store.flights_between(["HLLB"], ["UMMS"], at("2026-07-01"), at("2026-07-10"))
+    assert merged.sources == ("live", "sky")
+    assert merged.arrival_airport == "UMMS"
+    assert store.flight_count() == 1

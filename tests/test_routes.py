@@ -1,0 +1,154 @@
+"""Route rules, pure: which OpenSky days are due, coverage, firing and re-arming, the alert."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from bot.configtypes import OpenSkySource, RouteRule
+from bot.flightplan import DayQuery, due_queries, last_available_day, route_coverage
+from bot.routes import decide, holds, render_route
+from bot.store_flights import CoverageEntry, StoredFlight
+from tests.fakes.telegram_api import parse_html
+
+SKY = OpenSkySource("sky", ("HLLB", "UMMS"), 3600.0, 3, history_days=3)
+NOW = datetime(2026, 7, 10, 12, 0, tzinfo=UTC)
+AT_LEAST = RouteRule("ben-msq", ("HLLB",), ("UMMS",), "BEN→MSQ", 30 * 86400, "main", at_least=3)
+SPIKE = RouteRule(
+    "surge", ("HLLB",), ("UMMS",), "BEN→MSQ", 30 * 86400, "main", spike=2.0, min_count=3
+)
+
+
+def entry(
+    airport: str,
+    direction: str,
+    day: date,
+    status: str = "ok",
+    fetches: int = 1,
+    fetched_at: datetime = NOW,
+) -> CoverageEntry:
+    """A ledger row of the source `sky`."""
+    return CoverageEntry("sky", airport, direction, day, status, fetches, fetched_at)
+
+
+def test_last_available_day_waits_for_the_nightly_batch() -> None:
+    """Yesterday is available from 04:00 UTC; before that, the day before yesterday."""
+    assert last_available_day(datetime(2026, 7, 10, 5, 0, tzinfo=UTC)) == date(2026, 7, 9)
+    assert last_available_day(datetime(2026, 7, 10, 3, 0, tzinfo=UTC)) == date(2026, 7, 8)
+
+
+def test_backfill_asks_every_missing_day_newest_first() -> None:
+    """With an empty ledger every day of the history is due, newest first, both directions."""
+    due = due_queries(SKY, [], NOW)
+    assert len(due) == 3 * 2 * 2
+    assert due[0] == DayQuery("HLLB", "departure", date(2026, 7, 9))
+    assert due[-1] == DayQuery("UMMS", "arrival", date(2026, 7, 7))
+
+
+def test_fetched_days_are_not_due_but_failed_and_rate_limited_are() -> None:
+    """ok and empty days are done; failed and rate-limited days are asked again."""
+    ledger = [
+        entry(a, d, date(2026, 7, 7) + timedelta(days=n), fetched_at=NOW)
+        for a in SKY.airports
+        for d in ("departure", "arrival")
+        for n in range(3)
+    ]
+    ledger[0] = entry("HLLB", "departure", date(2026, 7, 7), "failed")
+    ledger[1] = entry("HLLB", "departure", date(2026, 7, 8), "rate_limited")
+    ledger[2] = entry("HLLB", "departure", date(2026, 7, 9), "empty")
+    assert due_queries(SKY, ledger, NOW) == [
+        DayQuery("HLLB", "departure", date(2026, 7, 8)),
+        DayQuery("HLLB", "departure", date(2026, 7, 7)),
+    ]
+
+
+def test_a_day_is_fetched_once_more_a_day_later() -> None:
+    """A day fetched once as soon as it appeared is fetched again when it is two days old."""
+    day = date(2026, 7, 8)
+    first_fetch = datetime(2026, 7, 9, 5, 0, tzinfo=UTC)
+    ledger = [
+        entry(a, d, day + timedelta(days=n), fetched_at=first_fetch)
+        for a in SKY.airports
+        for d in ("departure", "arrival")
+        for n in (-1, 0, 1)
+    ]
+    rechecks = [q for q in due_queries(SKY, ledger, NOW) if q.day == day]
+    assert len(rechecks) == 4
+    again = [entry(q.airport, q.direction, q.day, fetches=2, fetched_at=NOW) for q in rechecks] + [
+        e for e in ledger if e.day != day
+    ]
+    assert [q for q in due_queries(SKY, again, NOW) if q.day == day] == []
+
+
+def test_coverage_not_ready_until_every_day_was_attempted() -> None:
+    """Missing days block evaluation; failed days are gaps; all fetched is complete."""
+    days = [last_available_day(NOW) - timedelta(days=n) for n in range(31)]
+    full = [
+        entry(a, d, day) for day in days for a in SKY.airports for d in ("departure", "arrival")
+    ]
+    assert route_coverage(AT_LEAST, [SKY], full[4:], NOW).ready is False
+    oldest = days[-2]  # the window's first day (days[-1] is just outside it)
+    with_gap = [
+        e for e in full if (e.airport, e.direction, e.day) != ("UMMS", "arrival", oldest)
+    ] + [entry("UMMS", "arrival", oldest, "failed")]
+    coverage = route_coverage(AT_LEAST, [SKY], with_gap, NOW)
+    assert coverage.ready
+    assert not coverage.complete
+    assert coverage.gaps == (oldest,)
+    assert "1 days failed" in coverage.describe()
+    assert route_coverage(AT_LEAST, [SKY], full, NOW).complete
+
+
+def test_live_only_routes_are_evaluated_but_incomplete() -> None:
+    """With no OpenSky source on the airports the rule runs, saying coverage is unknown."""
+    coverage = route_coverage(AT_LEAST, [], [], NOW)
+    assert coverage.ready
+    assert not coverage.complete
+    assert "live ADS-B only" in coverage.describe()
+
+
+@pytest.mark.parametrize(
+    ("counts", "fires"),
+    [
+        ([1, 2, 3, 4, 3, 2, 3], [False, False, True, False, False, False, True]),
+        ([3, 3, 0, 5], [True, False, False, True]),
+    ],
+)
+def test_at_least_fires_on_reaching_and_rearms_below(counts: list[int], fires: list[bool]) -> None:
+    """Fire when the count first reaches the value; again only after it fell below."""
+    firing, seen = False, []
+    for count in counts:
+        decision = decide(AT_LEAST, count, None, firing)
+        seen.append(decision.fire)
+        firing = decision.firing
+    assert seen == fires
+
+
+@pytest.mark.parametrize(
+    ("count", "previous", "expected"),
+    [(4, 2, True), (3, 1, True), (2, 1, False), (5, 3, False), (3, 0, True), (2, 0, False)],
+)
+def test_spike_needs_the_ratio_and_the_minimum(count: int, previous: int, expected: bool) -> None:
+    """count ≥ spike × previous and count ≥ min_count."""
+    assert holds(SPIKE, count, previous) is expected
+
+
+def test_route_alert_names_route_cities_count_and_flights() -> None:
+    """The alert has both codes and cities, the count and window, each flight; valid HTML."""
+    flights = [
+        StoredFlight(
+            "510123", "BRU8801", "HLLB", "UMMS", datetime(2026, 5, 2, 9, tzinfo=UTC), ("sky",)
+        ),
+        StoredFlight("510124", None, "HLLB", "UMMS", datetime(2026, 6, 5, 9, tzinfo=UTC), ("sky",)),
+    ]
+    coverage = route_coverage(AT_LEAST, [], [], NOW)
+    rendered = render_route(AT_LEAST, flights, None, coverage)
+    assert rendered.plain.splitlines()[:4] == [
+        "✈ BEN→MSQ: 2 flights in the last 30 days",
+        "Benghazi (HLLB) → Minsk (UMMS)",
+        "• 2026-05-02 BRU8801 510123",
+        "• 2026-06-05 no callsign 510124",
+    ]
+    assert "incomplete coverage" in rendered.plain
+    assert parse_html(rendered.html).text == rendered.plain
