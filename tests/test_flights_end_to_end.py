@@ -16,6 +16,8 @@ from bot.status import gather, render_status
 from bot.store import Store
 from tests.fakes.adsb_api import FakeAdsbApi as FakeAdsb
 from tests.fakes.opensky_api import FakeOpenSky
+from tests.fakes.telegram_api import TEST_CHAT_ID, TEST_TOKEN, FakeTelegramAPI
+from tests.helpers import fast_options, start
 
 
 class Clock:
@@ -283,3 +285,26 @@ async def test_adsb_sightings_become_one_flight_counted_once_with_opensky(
     assert merged.sources == ("live", "sky")
     assert merged.arrival_airport == "UMMS"
     assert store.flight_count() == 1
+
+
+async def test_run_once_posts_a_route_alert_to_telegram(
+    tmp_path: Path, opensky_api: FakeOpenSky, telegram_api: FakeTelegramAPI
+) -> None:
+    """`vedette run --once` fetches OpenSky, evaluates the rule and delivers its alert."""
+    opensky_api.credits = 10**6
+    series(opensky_api, "2026-05-02", "2026-06-05", "2026-07-04")
+    text = (
+        f'[telegram]\napi_url = "{telegram_api.url}"\n\n'
+        f"[channels.main]\nchat_id = {TEST_CHAT_ID}\n\n"
+        '[[sources]]\nid = "sky"\nkind = "opensky"\nairports = ["BEN", "MSQ"]\n'
+        f'api_url = "{opensky_api.api_url}"\nauth_url = "{opensky_api.auth_url}"\n' + AT_LEAST
+    )
+    cfg = parse_config(text, "test.toml")
+    bot = start(
+        cfg, tmp_path / "v.db", TEST_TOKEN, fast_options(once=True, clock=Clock(at("2026-07-06")))
+    )
+    assert await bot.stop() == 0
+    (message,) = telegram_api.messages_to(TEST_CHAT_ID)
+    assert message.visible_text.startswith("✈ BEN→MSQ: 3 flights in the last 90 days")
+    assert "Benghazi (HLLB) → Minsk (UMMS)" in message.visible_text
+    assert telegram_api.violations == []

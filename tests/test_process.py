@@ -9,9 +9,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.fakes.feed_server import Entry, FeedServer, rss
+from tests.fakes.opensky_api import TEST_CLIENT_ID, TEST_CLIENT_SECRET, FakeOpenSky
 from tests.fakes.telegram_api import TEST_CHAT_ID, TEST_TOKEN, FakeTelegramAPI
 from tests.helpers import config_text
 
@@ -206,3 +208,47 @@ def test_check_run_once_and_status(
     assert status.returncode == 0, err
     assert "outbox: 0 pending, 1 sent, 0 failed" in out
     assert "✓ news (rss): ok " in out
+
+
+def test_opensky_credentials_are_used_and_never_logged(
+    tmp_path: Path, opensky_api: FakeOpenSky, telegram_api: FakeTelegramAPI
+) -> None:
+    """With OPENSKY_CLIENT_ID/SECRET the bot authenticates; the secret appears in no output."""
+    opensky_api.credits = 10**6
+    opensky_api.require_auth = True
+    today = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
+    for days in (3, 5, 7):
+        departure = today - timedelta(days=days)
+        opensky_api.add_flight(
+            icao24="510123", first_seen=departure, last_seen=departure + timedelta(hours=4)
+        )
+    (tmp_path / "rules.toml").write_text(
+        f'[telegram]\napi_url = "{telegram_api.url}"\n\n'
+        f"[channels.main]\nchat_id = {TEST_CHAT_ID}\n\n"
+        '[[sources]]\nid = "sky"\nkind = "opensky"\nairports = ["HLLB", "UMMS"]\n'
+        f'api_url = "{opensky_api.api_url}"\nauth_url = "{opensky_api.auth_url}"\n\n'
+        '[[rules]]\nid = "ben-msq"\nkind = "route"\nfrom = "BEN"\nto = "MSQ"\n'
+        'window = "30d"\nat_least = 3\nchannel = "main"\n',
+        encoding="utf-8",
+    )
+    proc = vedette(
+        tmp_path,
+        "run",
+        "--once",
+        VEDETTE_LOG_LEVEL="DEBUG",
+        OPENSKY_CLIENT_ID=TEST_CLIENT_ID,
+        OPENSKY_CLIENT_SECRET=TEST_CLIENT_SECRET,
+    )
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert opensky_api.tokens_issued >= 1
+    assert all(request.has_auth for request in opensky_api.requests)
+    (message,) = telegram_api.messages_to(TEST_CHAT_ID)
+    assert message.visible_text.startswith("✈ BEN→MSQ: 3 flights in the last 30 days")
+    assert TEST_CLIENT_SECRET not in out + err
+    assert_no_secret(out, err)
+    status = vedette(tmp_path, "status")
+    out, err = status.communicate(timeout=30)
+    assert "ben-msq [FIRING]: BEN→MSQ: 3 in 30 days" in out
+    assert "sky (opensky): ok" in out
+    assert TEST_CLIENT_SECRET not in out + err
