@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot import __version__
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config, ConfigError, load_config, parse_duration
 from bot.logs import setup_logging
 from bot.runner import RunOptions, run
 from bot.settings import Settings, SettingsError, load_settings
-from bot.status import gather, render_status
+from bot.status import gather, health, render_status
 from bot.store import Store, StoreError
 from bot.timeutil import utcnow
 from watchers.opensky import OpenSkyCredentials
@@ -45,6 +45,13 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     check.add_argument("--config", default=settings.config_path, help=config_help)
     status = commands.add_parser("status", help="print the /status report from the database")
     status.add_argument("--db", default=settings.db_path, help=db_help)
+    health = commands.add_parser(
+        "healthcheck", help="exit 0 if a running bot wrote its heartbeat recently (for Docker)"
+    )
+    health.add_argument("--db", default=settings.db_path, help=db_help)
+    health.add_argument(
+        "--max-age", default="2m", help="how old the heartbeat may be (default: 2m)"
+    )
     return parser
 
 
@@ -81,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     if args.command == "status":
         return _status(args.db)
+    if args.command == "healthcheck":
+        return _healthcheck(args.db, args.max_age)
     return _run(args, settings)
 
 
@@ -100,6 +109,28 @@ def _status(db_path: str) -> int:
     finally:
         store.close()
     return EXIT_OK
+
+
+def _healthcheck(db_path: str, max_age: str) -> int:
+    try:
+        limit = parse_duration(max_age)
+    except ValueError as exc:
+        print(f"vedette: --max-age: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if not Path(db_path).is_file():
+        print(f"unhealthy: no database at {db_path}")
+        return EXIT_FAILED
+    try:
+        store = Store.open(db_path)
+    except StoreError as exc:
+        print(f"unhealthy: {exc}")
+        return EXIT_FAILED
+    try:
+        verdict = health(store.meta(), utcnow(), limit)
+    finally:
+        store.close()
+    print(verdict.reason)
+    return EXIT_OK if verdict.healthy else EXIT_FAILED
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

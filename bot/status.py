@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -57,6 +57,31 @@ def gather(store: Store, configured_sources: Sequence[str] = ()) -> StatusReport
             for row in store.route_states()
         ),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """The healthcheck's verdict and why."""
+
+    healthy: bool
+    reason: str
+
+
+def health(meta: Mapping[str, str], now: datetime, max_age: float) -> Health:
+    """Healthy when the bot runs and its loop wrote a heartbeat within `max_age` seconds."""
+    started, beat, stopped = (
+        meta.get("started_at"),
+        meta.get("heartbeat_at"),
+        meta.get("stopped_at"),
+    )
+    if started is None or beat is None:
+        return Health(False, "unhealthy: the bot never ran on this database")
+    if stopped is not None and stopped >= started:
+        return Health(False, f"unhealthy: the bot stopped {_since(stopped, now)}")
+    age = (now - from_iso(beat)).total_seconds()
+    if age > max_age:
+        return Health(False, f"unhealthy: last heartbeat {ago(age)} ago (limit {ago(max_age)})")
+    return Health(True, f"healthy: heartbeat {ago(age)} ago")
 
 
 def _since(stamp: str | None, now: datetime) -> str:

@@ -252,3 +252,28 @@ def test_opensky_credentials_are_used_and_never_logged(
     assert "ben-msq [FIRING]: BEN→MSQ: 3 in 30 days" in out
     assert "sky (opensky): ok" in out
     assert TEST_CLIENT_SECRET not in out + err
+
+
+def test_healthcheck_follows_the_running_bot(
+    tmp_path: Path, telegram_api: FakeTelegramAPI, feed_server: FeedServer
+) -> None:
+    """Unhealthy before any run, healthy while running, unhealthy once stopped."""
+    feed_server.route("/feed", body=rss([Entry("Old", link="https://n.example/1")]))
+    write_config(tmp_path, telegram_api, feed_server)
+
+    def check() -> tuple[int, str]:
+        proc = vedette(tmp_path, "healthcheck")
+        out, _ = proc.communicate(timeout=30)
+        return proc.returncode, out.strip()
+
+    assert check() == (1, "unhealthy: no database at vedette.db")
+    proc = vedette(tmp_path, "run")
+    try:
+        wait_for(lambda: (tmp_path / "vedette.db").exists() and check()[0] == 0, "healthy")
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    code, reason = check()
+    assert code == 1
+    assert reason.startswith("unhealthy: the bot stopped")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.status import Health, health
 from bot.store import NewAlert, Store, StoreError
 from watchers.http import Validators
 from watchers.items import NewsItem
@@ -165,3 +166,39 @@ def test_write_waits_for_a_lock_then_succeeds(tmp_path: Path) -> None:
     assert store.record_failure("src", "rss", NOW, "x") == 1
     holder.join()
     store.close()
+
+
+@pytest.mark.parametrize(
+    ("meta", "healthy", "reason"),
+    [
+        ({}, False, "unhealthy: the bot never ran on this database"),
+        (
+            {
+                "started_at": "2026-05-02T11:00:00.000+00:00",
+                "heartbeat_at": "2026-05-02T11:59:30.000+00:00",
+            },
+            True,
+            "healthy: heartbeat 30s ago",
+        ),
+        (
+            {
+                "started_at": "2026-05-02T11:00:00.000+00:00",
+                "heartbeat_at": "2026-05-02T11:50:00.000+00:00",
+            },
+            False,
+            "unhealthy: last heartbeat 10m ago (limit 2m)",
+        ),
+        (
+            {
+                "started_at": "2026-05-02T11:00:00.000+00:00",
+                "heartbeat_at": "2026-05-02T11:59:50.000+00:00",
+                "stopped_at": "2026-05-02T11:59:55.000+00:00",
+            },
+            False,
+            "unhealthy: the bot stopped 5s ago",
+        ),
+    ],
+)
+def test_health_verdicts(meta: dict[str, str], healthy: bool, reason: str) -> None:
+    """The healthcheck needs a started, not stopped bot with a fresh heartbeat."""
+    assert health(meta, NOW, 120.0) == Health(healthy, reason)
