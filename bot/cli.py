@@ -13,7 +13,7 @@ from pathlib import Path
 from bot import __version__
 from bot.config import Config, ConfigError, load_config, parse_duration
 from bot.logs import setup_logging
-from bot.runner import RunOptions, run
+from bot.runner import Runner, RunOptions, run
 from bot.settings import Settings, SettingsError, load_settings
 from bot.status import gather, health, render_status
 from bot.store import Store, StoreError
@@ -151,7 +151,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         opensky = None
         if settings.opensky_client_id and settings.opensky_client_secret:
             opensky = OpenSkyCredentials(settings.opensky_client_id, settings.opensky_client_secret)
-        return await run(config, args.db, settings.token, options, stop, opensky=opensky)
+
+        def ready(runner: Runner) -> None:
+            loop.add_signal_handler(signal.SIGHUP, runner.request_reload)
+
+        return await run(
+            config, args.db, settings.token, options, stop, on_ready=ready, opensky=opensky
+        )
 
     try:
         return asyncio.run(main_task())

@@ -1,19 +1,24 @@
-"""Telegram commands (`/status`, `/help`) through python-telegram-bot, for admins only.
+"""Telegram admin commands through python-telegram-bot: `/status`, `/recent`, `/mute`, ….
 
 Only user ids listed in `[telegram] admins` get an answer, in a private chat or a group;
-everyone else is ignored (no reply at all). An empty list means nobody.
+everyone else is ignored (no reply at all). An empty list means nobody. Commands read the
+current configuration (`config()`) each time, so rules and channels follow a `/reload`.
+Replies are plain text (no parse mode).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from telegram import BotCommand, Update
+from telegram import BotCommand, LinkPreviewOptions, Message, Update
 from telegram.ext import Application, CommandHandler, ContextTypes, filters
 from telegram.request import HTTPXRequest
 
+from bot.admin import channel_test_reply, mute_reply, recent_reply, unmute_reply
+from bot.configtypes import Config
+from bot.redact import redact_secret
 from bot.status import gather, render_status
 from bot.store import Store
 from bot.timeutil import Clock
@@ -22,6 +27,11 @@ log = logging.getLogger(__name__)
 
 COMMANDS = (
     ("status", "health of sources and the outbox"),
+    ("recent", "the last alerts sent, with links: /recent [N]"),
+    ("mute", "hold a rule's alerts for a while: /mute RULE DURATION"),
+    ("unmute", "end a mute: /unmute RULE"),
+    ("test", "send a test message to every channel"),
+    ("reload", "re-read rules.toml (keeps the old one if invalid)"),
     ("help", "list the commands"),
 )
 HELP = "vedette commands:\n" + "\n".join(f"/{name} — {text}" for name, text in COMMANDS)
@@ -37,6 +47,18 @@ class TelegramTimeouts:
     poll: float = 20.0
 
 
+class AdminFilter(filters.MessageFilter):
+    """Messages from a user id in the admin list in force (it may change on reload)."""
+
+    def __init__(self, admins: Callable[[], Sequence[int]]) -> None:
+        super().__init__(name="AdminFilter")
+        self._admins = admins
+
+    def filter(self, message: Message) -> bool:
+        user = message.from_user
+        return user is not None and user.id in self._admins()
+
+
 def build_application(
     token: str,
     api_url: str,
@@ -46,8 +68,15 @@ def build_application(
     clock: Clock,
     configured_sources: Sequence[str] = (),
     timeouts: TelegramTimeouts | None = None,
+    config: Callable[[], Config] | None = None,
+    reload: Callable[[], Awaitable[str]] | None = None,
 ) -> Application:  # type: ignore[type-arg]
-    """A PTB Application talking to `{api_url}/bot{token}/…`, with the admin commands."""
+    """A PTB Application talking to `{api_url}/bot{token}/…`, with the admin commands.
+
+    `config` returns the configuration in force (read at each command: rule ids for
+    `/mute`, channels for `/test`, sources for `/status`); `reload` re-reads it and returns
+    what to tell the admin (without it, `/reload` says reloading is not available).
+    """
     timeouts = timeouts or TelegramTimeouts()
     request = HTTPXRequest(
         connect_timeout=timeouts.connect,
@@ -70,24 +99,86 @@ def build_application(
         .job_queue(None)
         .build()
     )
-    only_admins = filters.User(user_id=list(admins))
+    only_admins = AdminFilter(
+        (lambda: config().telegram.admins) if config is not None else (lambda: tuple(admins))
+    )
+
+    def current() -> Config | None:
+        return config() if config is not None else None
+
+    def rule_ids() -> list[str]:
+        conf = current()
+        return [rule.id for rule in conf.rules] if conf is not None else []
+
+    async def reply(update: Update, text: str) -> None:
+        if update.effective_message is not None:
+            await update.effective_message.reply_text(
+                text, link_preview_options=LinkPreviewOptions(is_disabled=True)
+            )
+
+    def sender(update: Update) -> int | None:
+        return update.effective_user.id if update.effective_user is not None else None
 
     async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Reply with the status report."""
-        report = gather(store, configured_sources)
-        if update.effective_message is not None:
-            await update.effective_message.reply_text(render_status(report, clock()))
+        conf = current()
+        sources = [s.id for s in conf.sources] if conf is not None else configured_sources
+        await reply(update, render_status(gather(store, sources), clock()))
+
+    async def recent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Reply with the last alerts sent."""
+        await reply(update, recent_reply(store, context.args or []))
+
+    async def mute(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Mute a rule for a while."""
+        text = mute_reply(store, context.args or [], rule_ids(), sender(update), clock())
+        await reply(update, text)
+
+    async def unmute(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """End a rule's mute."""
+        await reply(update, unmute_reply(store, context.args or [], rule_ids(), clock()))
+
+    async def test(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Send a test message to every configured channel and report each outcome."""
+        conf = current()
+        await reply(
+            update, await channel_test_reply(context.bot, conf.channels if conf else {}, token)
+        )
+
+    async def reload_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Re-read the configuration through `reload` and say how it went."""
+        if reload is None:
+            await reply(update, "reloading is not available in this run")
+            return
+        try:
+            text = await reload()
+        except Exception as exc:  # the admin must hear about it, not only the log
+            log.exception("/reload failed")
+            text = redact_secret(f"reload failed: {type(exc).__name__}: {exc}", token)
+        await reply(update, text)
 
     async def help_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Reply with the list of commands."""
-        if update.effective_message is not None:
-            await update.effective_message.reply_text(HELP)
+        await reply(update, HELP)
 
     async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log errors from handlers and polling, one line each."""
-        log.warning("telegram: %s: %s", type(context.error).__name__, context.error)
+        log.warning(
+            "telegram: %s: %s",
+            type(context.error).__name__,
+            redact_secret(str(context.error), token),
+        )
 
-    app.add_handler(CommandHandler("status", status, filters=only_admins))
+    handlers = {
+        "status": status,
+        "recent": recent,
+        "mute": mute,
+        "unmute": unmute,
+        "test": test,
+        "reload": reload_,
+    }
+    for name, callback in handlers.items():
+        app.add_handler(CommandHandler(name, callback, filters=only_admins))
     app.add_handler(CommandHandler(["help", "start"], help_, filters=only_admins))
     app.add_error_handler(on_error)
     return app

@@ -32,6 +32,7 @@ from bot.configtypes import (
     RssSource,
     Rule,
     Source,
+    StorageSettings,
     TelegramSettings,
 )
 from bot.query import Query, QueryError, parse_query
@@ -114,6 +115,7 @@ class _Validator(FlightChecks):
         self.unknown_keys(data, TABLE_KEYS[""], (), "")
         telegram = self.telegram(data.get("telegram", {}))
         channels = self.channels(data.get("channels", {}))
+        storage = self.storage(data.get("storage", {}))
         sources = self.sources(data.get("sources", []))
         rules = self.rules(data.get("rules", []), channels)
         if self.problems:
@@ -126,8 +128,31 @@ class _Validator(FlightChecks):
         elif not rules:
             self.warnings.append(f"{self.name}: no [[rules]]: nothing will ever alert")
         return Config(
-            self.name, telegram, channels, tuple(sources), tuple(rules), tuple(self.warnings)
+            self.name,
+            telegram,
+            channels,
+            tuple(sources),
+            tuple(rules),
+            tuple(self.warnings),
+            storage,
         )
+
+    def storage(self, value: Any) -> StorageSettings:
+        table = self.expect_table(value, ("storage",), "storage")
+        if table is None:
+            return StorageSettings()
+        self.unknown_keys(table, TABLE_KEYS["storage"], ("storage",), "storage")
+        default = StorageSettings()
+        retention = self.duration(
+            table.get("retention", "90d"), ("storage", "retention"), "storage.retention"
+        )
+        if retention is not None and retention < 86400:
+            self.problem(("storage", "retention"), "storage.retention", "must be at least one day")
+            retention = None
+        every = self.duration(
+            table.get("prune_every", "6h"), ("storage", "prune_every"), "storage.prune_every"
+        )
+        return StorageSettings(retention or default.retention, every or default.prune_every)
 
     def unknown_keys(
         self, table: Mapping[str, Any], known: frozenset[str], path: KeyPath, where: str

@@ -15,8 +15,9 @@ OPENSKY_AUTH_URL = (
 
 # Every key the file may hold, by table and kind; the README documents each (a test checks).
 TABLE_KEYS: dict[str, frozenset[str]] = {
-    "": frozenset({"telegram", "channels", "sources", "rules"}),
+    "": frozenset({"telegram", "channels", "storage", "sources", "rules"}),
     "telegram": frozenset({"api_url", "admins"}),
+    "storage": frozenset({"retention", "prune_every"}),
     "channels": frozenset({"chat_id"}),
 }
 SOURCE_KEYS: dict[str, frozenset[str]] = {
@@ -70,6 +71,14 @@ class TelegramSettings:
 
     api_url: str = DEFAULT_API_URL
     admins: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StorageSettings:
+    """The `[storage]` table: how long history is kept, and how often it is pruned."""
+
+    retention: float = 90 * 86400.0
+    prune_every: float = 6 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +190,7 @@ class Config:
     sources: tuple[Source, ...]
     rules: tuple[Rule, ...]
     warnings: tuple[str, ...] = field(default=())
+    storage: StorageSettings = field(default_factory=StorageSettings)
 
     @property
     def news_sources(self) -> tuple[RssSource, ...]:

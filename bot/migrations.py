@@ -158,3 +158,42 @@ def m002_flights(db: Database) -> None:
     db.execute("ALTER TABLE sources ADD COLUMN credits_left INTEGER")
     db.execute("ALTER TABLE sources ADD COLUMN credits_spent INTEGER NOT NULL DEFAULT 0")
     db.execute("ALTER TABLE sources ADD COLUMN last_day TEXT")
+
+
+@migrations()
+def m003_retention(db: Database) -> None:
+    """When each item was last seen in its feed, so pruning spares items still listed."""
+    db.execute("ALTER TABLE seen_items ADD COLUMN last_seen_at TEXT")
+    db.execute("UPDATE seen_items SET last_seen_at = first_seen_at")
+    db.execute("CREATE INDEX seen_items_last_seen ON seen_items (last_seen_at)")
+    db.execute("CREATE INDEX outbox_sent_at ON outbox (state, sent_at)")
+    db.execute("CREATE INDEX sightings_seen_at ON sightings (seen_at)")
+
+
+@migrations()
+def m004_admin(db: Database) -> None:
+    """Mutes set by `/mute`, and the alerts they held back (recorded, never sent)."""
+    db.execute(
+        """
+        CREATE TABLE mutes (
+            rule_id TEXT PRIMARY KEY,
+            until TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            created_by INTEGER
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE muted_alerts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            dedup_key TEXT NOT NULL UNIQUE,
+            rule_ids TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            plain TEXT NOT NULL,
+            link TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX muted_alerts_created_at ON muted_alerts (created_at)")

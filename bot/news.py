@@ -163,6 +163,7 @@ class NewsPoller:
             validators=result.validators,
             items=new_items,
             alerts=alerts,
+            present=[item.key for item in items],
         )
         if added:
             log.info("source %s: %d new alerts queued", source.id, added)

@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 import logging
 import random
+import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import partial
 
 import httpx
@@ -22,7 +24,7 @@ from telegram.ext import Application
 
 from bot import __version__
 from bot.commands import TelegramTimeouts, build_application, register_commands
-from bot.config import Config
+from bot.config import Config, ConfigError, load_config
 from bot.dispatcher import Dispatcher, Limits, stop_dispatcher
 from bot.flights import AdsbPoller, OpenSkyPoller, RouteEvaluator
 from bot.news import NewsPoller, PollOutcome
@@ -30,7 +32,7 @@ from bot.redact import redact
 from bot.sinks import ConsoleSink, Sink
 from bot.store import Store, StoreError
 from bot.telegram_sink import TelegramSink
-from bot.timeutil import Clock, iso, utcnow
+from bot.timeutil import Clock, ago, iso, utcnow
 from watchers.http import FetchLimits, make_client
 from watchers.opensky import OpenSkyCredentials
 from watchers.schedule import first_delay, next_delay
@@ -91,6 +93,8 @@ class Runner:
         self.options = options
         self.clock = options.clock
         self.fatal: str | None = None
+        self._reloaded = asyncio.Event()
+        self._background: set[asyncio.Future[str]] = set()
         self.app: Application | None = None  # type: ignore[type-arg]
         self.sink: Sink
         if token and not options.dry_run:
@@ -102,6 +106,8 @@ class Runner:
                 clock=self.clock,
                 configured_sources=[s.id for s in config.sources],
                 timeouts=options.telegram_timeouts,
+                config=lambda: self.config,
+                reload=self.reload,
             )
             self.sink = TelegramSink(self.app.bot, secret=token)
         else:
@@ -122,7 +128,15 @@ class Runner:
         recovered = self.store.recover_inflight()
         if recovered:
             log.info("%d alerts were mid-send at the last stop; sending them again", recovered)
-        self.store.set_meta({"started_at": iso(self.clock()), "version": __version__})
+        storage = self.config.storage
+        self.store.set_meta(
+            {
+                "started_at": iso(self.clock()),
+                "version": __version__,
+                "retention": ago(storage.retention),
+                "prune_every": ago(storage.prune_every),
+            }
+        )
         self._heartbeat()
         if self.app is None:
             why = "--dry-run" if self.options.dry_run else "no TELEGRAM_BOT_TOKEN is set"
@@ -130,12 +144,11 @@ class Runner:
         async with make_client(
             self.options.fetch_limits, transport=self.options.feed_transport
         ) as client:
-            jobs = self._jobs(client)
             try:
                 if self.options.once:
-                    await self._once(jobs)
+                    await self._once(self._jobs(client))
                 else:
-                    await self._forever(jobs, stop)
+                    await self._forever(client, stop)
             finally:
                 self.store.set_meta({"stopped_at": iso(self.clock())})
         if self.fatal:
@@ -189,7 +202,7 @@ class Runner:
             if self.app is not None:
                 await self.app.bot.shutdown()
 
-    async def _forever(self, jobs: list[Job], stop: asyncio.Event) -> None:
+    async def _forever(self, client: httpx.AsyncClient, stop: asyncio.Event) -> None:
         halt = asyncio.Event()
 
         async def watch_stop() -> None:
@@ -197,17 +210,13 @@ class Runner:
             halt.set()
 
         tasks: list[asyncio.Task[None]] = [asyncio.create_task(watch_stop())]
-        tasks += [
-            asyncio.create_task(self._source_loop(job, halt), name=f"source {job.id}")
-            for job in jobs
-        ]
         tasks.append(asyncio.create_task(self._heartbeat_loop(halt)))
-        if self.config.route_rules:
-            tasks.append(asyncio.create_task(self._route_loop(halt)))
+        tasks.append(asyncio.create_task(self._prune_loop(halt)))
         sending = asyncio.create_task(self.dispatcher.run(halt), name="dispatcher")
         sender_stopped = asyncio.Event()
         commands = asyncio.create_task(self._commands(halt, sender_stopped), name="telegram")
-        await halt.wait()
+        while not halt.is_set():
+            await self._watch(client, halt)
         log.info("stopping")
         for task in tasks:
             task.cancel()
@@ -215,6 +224,65 @@ class Runner:
         await stop_dispatcher(sending, self.options.stop_grace)
         sender_stopped.set()
         await commands
+
+    async def _watch(self, client: httpx.AsyncClient, halt: asyncio.Event) -> None:
+        """Poll the current configuration's sources until `halt` or a reload."""
+        self._reloaded.clear()
+        jobs = [
+            asyncio.create_task(self._source_loop(job, halt), name=f"source {job.id}")
+            for job in self._jobs(client)
+        ]
+        if self.config.route_rules:
+            jobs.append(asyncio.create_task(self._route_loop(halt)))
+        waiters = [asyncio.ensure_future(halt.wait()), asyncio.ensure_future(self._reloaded.wait())]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in [*waiters, *jobs]:
+                task.cancel()
+            await asyncio.gather(*jobs, return_exceptions=True)
+
+    async def reload(self) -> str:
+        """Re-read the configuration file: use it if valid, else keep the old one and say why."""
+        path = self.config.path
+        try:
+            config = await asyncio.to_thread(load_config, path)
+        except ConfigError as exc:
+            problems = [str(problem) for problem in exc.problems]
+            log.error(
+                "reload: keeping the old configuration, %s has %d problems: %s",
+                path,
+                len(problems),
+                "; ".join(problems),
+            )
+            shown = "\n".join(problems[:10])
+            more = f"\n… and {len(problems) - 10} more" if len(problems) > 10 else ""
+            return (
+                f"kept the old configuration: {path} has {len(problems)} problems:\n{shown}{more}"
+            )
+        if config.telegram.api_url != self.config.telegram.api_url:
+            log.warning("reload: telegram.api_url changes take effect after a restart")
+        self.config = config
+        self.routes = RouteEvaluator(
+            self.store,
+            config.route_rules,
+            config.opensky_sources,
+            config.channels,
+            clock=self.clock,
+        )
+        self._reloaded.set()
+        summary = (
+            f"reloaded {path}: {len(config.sources)} sources, {len(config.rules)} rules, "
+            f"{len(config.channels)} channels"
+        )
+        log.info("%s", summary)
+        return summary
+
+    def request_reload(self) -> None:
+        """Reload in the background (for SIGHUP); the outcome is logged."""
+        task = asyncio.ensure_future(self.reload())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _source_loop(self, job: Job, halt: asyncio.Event) -> None:
         delay = first_delay(job.every, self.options.rng)
@@ -241,6 +309,28 @@ class Runner:
         self._evaluate_routes()
         while not await _sleep_or_stop(halt, self.options.route_every):
             self._evaluate_routes()
+
+    async def _prune_loop(self, halt: asyncio.Event) -> None:
+        """Prune old history a minute after start, then every `prune_every`."""
+        delay = min(60.0, self.config.storage.prune_every)
+        while not await _sleep_or_stop(halt, delay):
+            self.prune()
+            delay = self.config.storage.prune_every
+
+    def prune(self) -> None:
+        """One pruning pass; its outcome is logged and kept for `/status`."""
+        storage, now = self.config.storage, self.clock()
+        history = max((rule.history_days for rule in self.config.route_rules), default=0)
+        try:
+            report = self.store.prune(
+                now, timedelta(seconds=storage.retention), timedelta(days=history)
+            )
+            self.store.checkpoint()
+            self.store.set_meta({"pruned_at": iso(now), "pruned": report.describe()})
+        except (StoreError, sqlite3.Error) as exc:
+            log.error("pruning: database: %s", exc)
+            return
+        log.info("pruned %s", report.describe())
 
     async def _heartbeat_loop(self, halt: asyncio.Event) -> None:
         while not await _sleep_or_stop(halt, self.options.heartbeat_every):

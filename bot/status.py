@@ -6,11 +6,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot import __version__
 from bot.store import OutboxCounts, SourceHealth, Store
+from bot.store_admin import Mute
+from bot.store_retention import StorageReport
 from bot.timeutil import ago, from_iso
 
 MAX_CHARS = 4000
@@ -29,6 +31,10 @@ class StatusReport:
     outbox: OutboxCounts
     configured_sources: tuple[str, ...] = ()
     routes: tuple[RouteLine, ...] = ()
+    mutes: tuple[Mute, ...] = ()
+    muted: int = 0
+    storage: StorageReport | None = None
+    meta: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +62,10 @@ def gather(store: Store, configured_sources: Sequence[str] = ()) -> StatusReport
             RouteLine(row["rule_id"], bool(row["firing"]), row["summary"], row["evaluated_at"])
             for row in store.route_states()
         ),
+        mutes=tuple(store.mutes()),
+        muted=store.muted_count(),
+        storage=store.storage_report(),
+        meta=meta,
     )
 
 
@@ -132,6 +142,32 @@ def _source_line(source: SourceHealth, now: datetime) -> list[str]:
     return lines
 
 
+def _storage_line(storage: StorageReport, meta: Mapping[str, str], now: datetime) -> str:
+    rows = dict(storage.rows)
+    text = (
+        f"storage: {storage.bytes_on_disk / 1e6:.1f} MB; {rows.get('outbox', 0)} alerts, "
+        f"{rows.get('seen_items', 0)} seen items, {rows.get('flights', 0)} flights, "
+        f"{rows.get('sightings', 0)} sightings"
+    )
+    if "retention" in meta:
+        text += f"; kept {meta['retention']}, pruned every {meta.get('prune_every', '?')}"
+    if "pruned_at" in meta:
+        text += f", last {_since(meta['pruned_at'], now)} ({meta.get('pruned', '')})"
+    return text
+
+
+def _mute_lines(report: StatusReport, now: datetime) -> list[str]:
+    lines = [
+        f"muted: {mute.rule_id} until {mute.until:%Y-%m-%d %H:%M} UTC "
+        f"({mute.held} alert{'' if mute.held == 1 else 's'} held)"
+        for mute in report.mutes
+        if mute.until > now
+    ]
+    if report.muted:
+        lines.append(f"muted alerts recorded (never sent): {report.muted}")
+    return lines
+
+
 def render_status(report: StatusReport, now: datetime) -> str:
     """The report as plain text, at most ~4000 characters."""
     lines = [f"vedette {report.version}: {_running(report, now)}"]
@@ -141,6 +177,9 @@ def render_status(report: StatusReport, now: datetime) -> str:
     )
     lines.append(f"outbox: {box.pending} pending, {box.sent} sent, {box.failed} failed{oldest}")
     lines.extend(f"  failed: {failure}" for failure in box.recent_failures)
+    lines.extend(_mute_lines(report, now))
+    if report.storage is not None:
+        lines.append(_storage_line(report.storage, report.meta, now))
     known = {source.id for source in report.sources}
     never = [s for s in report.configured_sources if s not in known]
     lines.append(f"sources ({len(report.sources) + len(never)}):")

@@ -20,7 +20,9 @@ from typing import Any
 from sqlite_utils import Database
 
 from bot.migrations import migrations
+from bot.store_admin import AdminRecords, hold_if_muted
 from bot.store_flights import FlightRecords
+from bot.store_retention import Retention
 from bot.timeutil import iso
 from watchers.http import Validators
 from watchers.items import NewsItem
@@ -111,7 +113,13 @@ def _chat_value(text: str) -> int | str:
 
 
 def _enqueue(conn: sqlite3.Connection, alert: NewAlert, stamp: str) -> int:
-    """Add an outbox row unless its dedup key is there already; 1 if added."""
+    """Add an outbox row unless its dedup key is there already; 1 if added.
+
+    An alert whose rules are all muted is recorded in `muted_alerts` instead (0; see
+    `bot.store_admin`).
+    """
+    if hold_if_muted(conn, alert, stamp):
+        return 0
     cursor = conn.execute(
         "INSERT OR IGNORE INTO outbox (dedup_key, rule_ids, source_id, channel, "
         "chat_id, html, plain, link, created_at, not_before) "
@@ -132,7 +140,7 @@ def _enqueue(conn: sqlite3.Connection, alert: NewAlert, stamp: str) -> int:
     return cursor.rowcount
 
 
-class Store(FlightRecords):
+class Store(FlightRecords, Retention, AdminRecords):
     """The vedette database. Open with `Store.open(path)`; close with `close()`."""
 
     def __init__(self, db: Database, path: str) -> None:
@@ -247,10 +255,13 @@ class Store(FlightRecords):
         items: Sequence[NewsItem] = (),
         alerts: Sequence[NewAlert] = (),
         new_flights: int = 0,
+        present: Sequence[str] = (),
     ) -> int:
         """Record a successful poll, its new items and alerts in one transaction.
 
-        `new_flights` (flight sources) adds to the source's count of things seen.
+        `present` are the keys of every item the feed listed (their last-seen time is
+        refreshed, so pruning spares them); `new_flights` (flight sources) adds to the
+        source's count of things seen.
 
         Items already seen are ignored; an alert whose (rule, item) pair matched before, or
         whose dedup key is already in the outbox, is not enqueued again. Returns the number
@@ -263,11 +274,15 @@ class Store(FlightRecords):
             new_items = new_flights
             for item in items:
                 cursor = conn.execute(
-                    "INSERT OR IGNORE INTO seen_items "
-                    "(source_id, item_key, first_seen_at, title, link) VALUES (?, ?, ?, ?, ?)",
-                    (source_id, item.key, stamp, item.title[:300], item.link),
+                    "INSERT OR IGNORE INTO seen_items (source_id, item_key, first_seen_at, "
+                    "last_seen_at, title, link) VALUES (?, ?, ?, ?, ?, ?)",
+                    (source_id, item.key, stamp, stamp, item.title[:300], item.link),
                 )
                 new_items += cursor.rowcount
+            conn.executemany(
+                "UPDATE seen_items SET last_seen_at = ? WHERE source_id = ? AND item_key = ?",
+                [(stamp, source_id, key) for key in present],
+            )
             for alert in alerts:
                 fresh = 0
                 for rule_id in alert.rule_ids:

@@ -1,0 +1,114 @@
+"""Keeping the database bounded: pruning old history, and reporting sizes.
+
+What is pruned once older than the retention (`[storage] retention`, default 90 days):
+
+- seen items not seen in their feed since then (an item still listed is kept);
+- sent and failed outbox rows (a pending or sending row never is);
+- live sightings (the raw ADS-B positions) and alerts held by a mute;
+- flights and coverage rows older than both the retention and the longest route window.
+
+What is never pruned: the (rule, item) match records. They are the dedup keys that stop an
+item from alerting twice, and they grow only with the alerts actually sent.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlite_utils import Database
+
+from bot.timeutil import iso
+
+BATCH = 5000
+COUNTED = ("outbox", "seen_items", "matches", "flights", "sightings", "coverage")
+
+
+@dataclass(frozen=True, slots=True)
+class PruneReport:
+    """Rows deleted by one pruning pass, by kind."""
+
+    seen_items: int = 0
+    alerts: int = 0
+    sightings: int = 0
+    flights: int = 0
+    coverage: int = 0
+    held: int = 0
+
+    def describe(self) -> str:
+        """One line: "120 seen items, 40 alerts, 0 sightings, 0 flights"."""
+        return (
+            f"{self.seen_items} seen items, {self.alerts} alerts, {self.sightings} sightings, "
+            f"{self.flights} flights"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StorageReport:
+    """The database's size on disk and its row counts."""
+
+    bytes_on_disk: int
+    rows: tuple[tuple[str, int], ...]
+
+
+class Retention:
+    """Pruning and sizes; mixed into `bot.store.Store`."""
+
+    db: Database
+    path: str
+
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError
+
+    def prune(self, now: datetime, retention: timedelta, flight_history: timedelta) -> PruneReport:
+        """Delete what is older than `retention` (flights: older than both), in batches."""
+        cutoff = iso(now - retention)
+        flights_cutoff = now - max(retention, flight_history + timedelta(days=2))
+        return PruneReport(
+            seen_items=self._delete("seen_items", "last_seen_at < ?", cutoff),
+            alerts=self._delete(
+                "outbox",
+                "state IN ('sent', 'failed') AND COALESCE(sent_at, created_at) < ?",
+                cutoff,
+            ),
+            sightings=self._delete("sightings", "seen_at < ?", int((now - retention).timestamp())),
+            flights=self._delete("flights", "departure < ?", int(flights_cutoff.timestamp())),
+            coverage=self._delete("coverage", "day < ?", flights_cutoff.date().isoformat()),
+            held=self._delete("muted_alerts", "created_at < ?", cutoff),
+        )
+
+    def _delete(self, table: str, where: str, value: object) -> int:
+        total = 0
+        while True:
+            with self._write() as conn:
+                deleted = conn.execute(
+                    f"DELETE FROM {table} WHERE rowid IN "
+                    f"(SELECT rowid FROM {table} WHERE {where} LIMIT {BATCH})",
+                    (value,),
+                ).rowcount
+            total += deleted
+            if deleted < BATCH:
+                return total
+
+    def checkpoint(self) -> None:
+        """Fold the WAL back into the database file and truncate it."""
+        self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def storage_report(self) -> StorageReport:
+        """Bytes on disk (database and WAL) and rows per table."""
+        size = 0
+        for suffix in ("", "-wal"):
+            try:
+                size += os.path.getsize(self.path + suffix)
+            except OSError:
+                continue
+        return StorageReport(size, tuple(self._counts()))
+
+    def _counts(self) -> Iterator[tuple[str, int]]:
+        for table in COUNTED:
+            row = self.db.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
+            yield table, int(row[0])

@@ -1,0 +1,124 @@
+"""Keeping the database bounded: what pruning deletes, what it never deletes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.config import parse_config
+from bot.configtypes import StorageSettings
+from bot.status import gather, render_status
+from bot.store import NewAlert, Store
+from watchers.flights import Flight, Sighting
+from watchers.http import Validators
+from watchers.items import NewsItem
+
+START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+RETENTION = timedelta(days=90)
+
+
+def item(key: str) -> NewsItem:
+    """A news item."""
+    return NewsItem("src", key, f"title {key}", f"https://n.example/{key}", "", "", None)
+
+
+def alert(key: str) -> NewAlert:
+    """The alert of rule r for item `key`."""
+    return NewAlert(f"news|main|{key}", ("r",), "src", key, "main", -1, "<b>x</b>", "x", "")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """A store on a real file."""
+    opened = Store.open(tmp_path / "v.db")
+    yield opened
+    opened.close()
+
+
+def test_prune_removes_old_history_and_spares_what_is_still_needed(store: Store) -> None:
+    """Old unseen items, old sent rows and old sightings go; listed items, pending rows stay."""
+    store.record_success(
+        "src",
+        "rss",
+        START,
+        validators=Validators(),
+        items=[item("gone"), item("listed"), item("sent"), item("waiting")],
+        alerts=[alert("sent"), alert("waiting")],
+    )
+    sent = store.claim(store.due_chats(START)[0][1])
+    assert sent is not None
+    store.mark_sent(sent.id, START, 1)
+    store.record_sightings([Sighting("510123", "BRU8801", START, 32.1, 20.3, 0, True, "live")])
+    store.record_flights(
+        [Flight("510123", "BRU8801", "BRU", "HLLB", "UMMS", START, None, "sky")], START
+    )
+    later = START + timedelta(days=100)
+    store.record_success("src", "rss", later, validators=Validators(), present=["listed"])
+
+    report = store.prune(later, RETENTION, timedelta(days=60))
+
+    assert (report.seen_items, report.alerts, report.sightings, report.flights) == (3, 1, 1, 1)
+    assert store.unseen_keys("src", ["gone", "listed", "sent"]) == {"gone", "sent"}
+    assert [row["state"] for row in store.outbox_rows()] == ["pending"]
+    assert store.sightings_since(["510123"], START - timedelta(days=1)) == []
+
+
+def test_a_pruned_item_that_reappears_does_not_alert_again(store: Store) -> None:
+    """The (rule, item) match outlives pruning, so a re-listed old item is no new alert."""
+    store.record_success(
+        "src", "rss", START, validators=Validators(), items=[item("a")], alerts=[alert("a")]
+    )
+    store.mark_sent(1, START, 1)
+    later = START + timedelta(days=100)
+    store.prune(later, RETENTION, timedelta(0))
+    assert store.unseen_keys("src", ["a"]) == {"a"}
+    added = store.record_success(
+        "src", "rss", later, validators=Validators(), items=[item("a")], alerts=[alert("a")]
+    )
+    assert added == 0
+    assert store.outbox_rows() == []
+
+
+def test_flights_inside_a_route_window_are_kept(store: Store) -> None:
+    """Flights younger than the longest route history survive a short retention."""
+    store.record_flights(
+        [Flight("510123", "BRU8801", "BRU", "HLLB", "UMMS", START, None, "sky")], START
+    )
+    report = store.prune(START + timedelta(days=40), timedelta(days=7), timedelta(days=60))
+    assert report.flights == 0
+    assert store.flight_count() == 1
+
+
+def test_storage_report_and_status_line(store: Store) -> None:
+    """/status shows the size, the row counts and the pruning schedule and result."""
+    store.record_success("src", "rss", START, validators=Validators(), items=[item("a")])
+    store.set_meta(
+        {
+            "retention": "90d",
+            "prune_every": "6h",
+            "pruned_at": "2026-01-01T09:00:00.000+00:00",
+            "pruned": "1 seen items, 0 alerts, 0 sightings, 0 flights",
+        }
+    )
+    report = store.storage_report()
+    assert report.bytes_on_disk > 0
+    assert dict(report.rows)["seen_items"] == 1
+    text = render_status(gather(store), START)
+    line = next(line for line in text.splitlines() if line.startswith("storage: "))
+    assert "0 alerts, 1 seen items, 0 flights, 0 sightings" in line
+    assert "kept 90d, pruned every 6h, last 3h ago (1 seen items, 0 alerts" in line
+
+
+def test_storage_settings_in_rules_toml() -> None:
+    """[storage] sets retention and the pruning interval; too short a retention is an error."""
+    base = "[channels.main]\nchat_id = -1\n"
+    assert parse_config(base).storage == StorageSettings()
+    config = parse_config('[storage]\nretention = "30d"\nprune_every = "1h"\n\n' + base)
+    assert config.storage == StorageSettings(30 * 86400.0, 3600.0)
+    with pytest.raises(
+        Exception, match=r"test.toml:2: storage.retention: must be at least one day"
+    ):
+        parse_config('[storage]\nretention = "2h"\n\n' + base, "test.toml")
