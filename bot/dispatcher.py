@@ -107,6 +107,7 @@ class Dispatcher:
         self.paused_until = 0.0
         self.transient_streak = 0
         self._wake = asyncio.Event()
+        self._unrecorded: tuple[OutboxRow, object] | None = None
 
     def wake(self) -> None:
         """New rows were enqueued: look at the outbox now."""
@@ -139,6 +140,7 @@ class Dispatcher:
         """Send rows as they become due until `stop` is set."""
         while not stop.is_set():
             try:
+                self._record_unrecorded()
                 row, wait = self._next()
                 if row is not None:
                     await self._send(row)
@@ -154,6 +156,23 @@ class Dispatcher:
             finally:
                 for waiter in waiters:
                     waiter.cancel()
+        if self._unrecorded is not None:
+            try:
+                self._record_unrecorded()
+            except StoreError as exc:
+                log.error("dispatcher: database: %s; the last send stays unrecorded", exc)
+
+    def _record_unrecorded(self) -> None:
+        """Record the last send's outcome, if a database error kept it from being recorded.
+
+        Until then nothing else is claimed, so a delivered message is marked sent once the
+        database can be written again (not sent twice), and a failed one is released (not
+        left 'sending' until the next start).
+        """
+        if self._unrecorded is not None:
+            row, outcome = self._unrecorded
+            self._apply(row, outcome)
+            self._unrecorded = None
 
     async def drain(self, grace: float = 30.0, give_up_after: int = 3) -> int:
         """Send everything due now or within `grace` seconds; return how many stay pending.
@@ -180,15 +199,16 @@ class Dispatcher:
         except Exception as exc:  # a sink bug must not kill the sender or lose the row
             log.exception("outbox #%d: sink %s raised", row.id, self.sink.name)
             outcome = Transient(f"{type(exc).__name__}: {exc}")
-        self._apply(row, outcome)
+        self._unrecorded = (row, outcome)
+        self._record_unrecorded()
 
     def _apply(self, row: OutboxRow, outcome: object) -> None:
         now = self.clock()
         match outcome:
             case Sent(message_id=message_id):
+                self.store.mark_sent(row.id, now, message_id)
                 self.pacer.record(row.chat_id, now.timestamp())
                 self.transient_streak = 0
-                self.store.mark_sent(row.id, now, message_id)
                 log.info("outbox #%d: delivered to %s", row.id, row.chat_id)
             case RetryLater(seconds=seconds, error=error):
                 self.pacer.record(row.chat_id, now.timestamp())
@@ -197,15 +217,15 @@ class Dispatcher:
                 self.store.release(row.id, now + timedelta(seconds=pause), error=error)
                 log.warning("outbox #%d: flood control, pausing %.0fs: %s", row.id, pause, error)
             case Transient(error=error):
-                self.transient_streak += 1
+                streak = self.transient_streak + 1
                 delay = min(
-                    self.limits.backoff_base * 2 ** (self.transient_streak - 1),
-                    self.limits.backoff_cap,
+                    self.limits.backoff_base * 2 ** (streak - 1), self.limits.backoff_cap
                 ) * self.rng.uniform(0.8, 1.2)
-                self.paused_until = now.timestamp() + delay
                 self.store.release(
                     row.id, now + timedelta(seconds=delay), error=error, count_attempt=True
                 )
+                self.transient_streak = streak
+                self.paused_until = now.timestamp() + delay
                 log.warning("outbox #%d: %s; retrying in %.1fs", row.id, error, delay)
             case BadMarkup(error=error) if not row.as_plain:
                 self.store.release(row.id, now, error=error, count_attempt=True, as_plain=True)

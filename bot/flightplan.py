@@ -9,7 +9,7 @@ or was rate-limited is fetched again at the next poll.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -111,20 +111,50 @@ def route_coverage(
     now: datetime,
 ) -> Coverage:
     """The coverage of the days `rule` reads (its window, and the previous one for spike)."""
+    watched = watched_airports(rule, sources)
+    wanted = set(watched)
+    status = {(e.source_id, e.airport, e.direction, e.day): e.status for e in ledger}
+    counts: dict[date, tuple[int, int]] = {}
+    for source_id, airport, direction, day in status:
+        if (source_id, airport) in wanted and direction in DIRECTIONS:
+            rows, bad = counts.get(day, (0, 0))
+            fetched = status[source_id, airport, direction, day] in FETCHED
+            counts[day] = (rows + 1, bad + (not fetched))
+    return coverage_of(rule_days(rule, now), watched, counts)
+
+
+def watched_airports(rule: RouteRule, sources: Sequence[OpenSkySource]) -> list[tuple[str, str]]:
+    """The (source id, airport) pairs whose daily lists cover the route's airports."""
     airports = {*rule.origins, *rule.destinations}
-    watched = [(s.id, a) for s in sources for a in s.airports if a in airports]
+    return list(dict.fromkeys((s.id, a) for s in sources for a in s.airports if a in airports))
+
+
+def rule_days(rule: RouteRule, now: datetime) -> tuple[date, ...]:
+    """The available days `rule` reads: its window, and the previous one for spike."""
     first = (now - timedelta(days=rule.history_days)).astimezone(UTC).date()
     last = last_available_day(now)
-    days = tuple(first + timedelta(days=n) for n in range((last - first).days + 1))
+    return tuple(first + timedelta(days=n) for n in range((last - first).days + 1))
+
+
+def coverage_of(
+    days: Sequence[date],
+    watched: Sequence[tuple[str, str]],
+    counts: Mapping[date, tuple[int, int]],
+) -> Coverage:
+    """Coverage from the ledger rows of the `watched` pairs per day: (rows, rows not fetched).
+
+    A day is missing unless each pair has a row for both directions; it is a gap when one
+    of them failed or was rate-limited (`Store.coverage_days` counts them in SQLite).
+    """
     if not watched:
-        return Coverage(days, (), (), unchecked=True)
-    status = {(e.source_id, e.airport, e.direction, e.day): e.status for e in ledger}
+        return Coverage(tuple(days), (), (), unchecked=True)
+    expected = len(watched) * len(DIRECTIONS)
     missing: list[date] = []
     gaps: list[date] = []
     for day in days:
-        states = [status.get((s, a, d, day)) for s, a in watched for d in DIRECTIONS]
-        if any(state is None for state in states):
+        rows, bad = counts.get(day, (0, 0))
+        if rows < expected:
             missing.append(day)
-        elif any(state not in FETCHED for state in states):
+        elif bad:
             gaps.append(day)
-    return Coverage(days, tuple(missing), tuple(gaps))
+    return Coverage(tuple(days), tuple(missing), tuple(gaps))

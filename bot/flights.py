@@ -14,11 +14,18 @@ from datetime import date, datetime, timedelta
 import httpx
 
 from bot.configtypes import AdsbSource, Channel, OpenSkySource, RouteRule
-from bot.flightplan import DayQuery, due_queries, history, route_coverage
+from bot.flightplan import (
+    Coverage,
+    DayQuery,
+    coverage_of,
+    due_queries,
+    history,
+    rule_days,
+    watched_airports,
+)
 from bot.news import PollOutcome
 from bot.routes import decide, render_route, window_text
 from bot.store import NewAlert, Store
-from bot.store_flights import CoverageEntry
 from bot.timeutil import Clock
 from watchers.adsb import AdsbClient, RouteHint
 from watchers.errors import RateLimited, WatcherError
@@ -229,46 +236,47 @@ class RouteEvaluator:
         self.clock = clock
 
     def evaluate(self) -> int:
-        """Evaluate each rule once; returns the number of alerts enqueued."""
-        if not self.rules:
-            return 0
-        now = self.clock()
-        longest = max(rule.history_days for rule in self.rules)
-        ledger = self.store.coverage(
-            [s.id for s in self.opensky], since=(now - timedelta(days=longest + 1)).date()
-        )
-        return sum(self._evaluate(rule, ledger, now) for rule in self.rules)
+        """Evaluate each rule once; returns the number of alerts enqueued.
 
-    def _evaluate(self, rule: RouteRule, ledger: Sequence[CoverageEntry], now: datetime) -> int:
-        coverage = route_coverage(rule, self.opensky, ledger, now)
+        Counts come from SQLite (flights and ledger rows counted in their indexes); the
+        flights themselves are read only for an alert."""
+        now = self.clock()
+        return sum(self._evaluate(rule, now) for rule in self.rules)
+
+    def _coverage(self, rule: RouteRule, now: datetime) -> Coverage:
+        watched = watched_airports(rule, self.opensky)
+        days = rule_days(rule, now)
+        counts = self.store.coverage_days(watched, days[0], days[-1]) if days and watched else {}
+        return coverage_of(days, watched, counts)
+
+    def _evaluate(self, rule: RouteRule, now: datetime) -> int:
+        coverage = self._coverage(rule, now)
         window = timedelta(seconds=rule.window)
-        flights = self.store.flights_between(
-            rule.origins, rule.destinations, now - window, now, rule.operator
-        )
+        between = (rule.origins, rule.destinations)
+        count = self.store.count_flights_between(*between, now - window, now, rule.operator)
         previous = None
         if rule.spike is not None:
-            previous = len(
-                self.store.flights_between(
-                    rule.origins, rule.destinations, now - 2 * window, now - window, rule.operator
-                )
+            previous = self.store.count_flights_between(
+                *between, now - 2 * window, now - window, rule.operator
             )
         state = self.store.route_state(rule.id)
-        summary = _summary(rule, len(flights), previous, coverage.describe())
+        summary = _summary(rule, count, previous, coverage.describe())
         if not coverage.ready:
             self.store.record_route(
                 rule.id,
                 now,
                 firing=state.firing,
-                count=len(flights),
+                count=count,
                 previous=previous,
                 complete=False,
                 summary=f"{summary} · not evaluated until every day was fetched once",
             )
             return 0
-        decision = decide(rule, len(flights), previous, state.firing)
+        decision = decide(rule, count, previous, state.firing)
         alert = None
         if decision.fire:
             episode = state.episodes + 1
+            flights = self.store.flights_between(*between, now - window, now, rule.operator)
             rendered = render_route(rule, flights, previous, coverage)
             channel = self.channels[rule.channel]
             alert = NewAlert(
@@ -289,7 +297,7 @@ class RouteEvaluator:
             rule.id,
             now,
             firing=decision.firing,
-            count=len(flights),
+            count=count,
             previous=previous,
             complete=coverage.complete,
             summary=summary,

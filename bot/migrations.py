@@ -197,3 +197,19 @@ def m004_admin(db: Database) -> None:
         """
     )
     db.execute("CREATE INDEX muted_alerts_created_at ON muted_alerts (created_at)")
+
+
+@migrations()
+def m005_route_indexes(db: Database) -> None:
+    """Route rules count a route's flights and its days of coverage inside indexes: the
+    flights of one route in a window (operator included; the old index held every departure
+    of the origin airport), and the ledger's status beside its key."""
+    db.execute("DROP INDEX IF EXISTS flights_route")
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS flights_by_route "
+        "ON flights (departure_airport, arrival_airport, departure, operator)"
+    )
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS coverage_status "
+        "ON coverage (source_id, airport, direction, day, status)"
+    )

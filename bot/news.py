@@ -11,7 +11,7 @@ source sets `alert_existing = true`); items that appear after that alert.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -42,7 +42,7 @@ def item_text(item: NewsItem) -> str:
 
 def alerts_for(
     items: Sequence[NewsItem],
-    rule_ids: Sequence[str],
+    rule_ids: Collection[str],
     matcher: Matcher,
     rules: Mapping[str, KeywordRule],
     channels: Mapping[str, Channel],
@@ -120,10 +120,16 @@ class NewsPoller:
         self.clock = clock
         self.limits = limits or FetchLimits()
         self.matcher = Matcher.compile([(rule.id, rule.query) for rule in rules])
+        watching: dict[str, list[str]] = {}
+        for rule in rules:
+            for source_id in rule.sources:
+                watching.setdefault(source_id, []).append(rule.id)
+        self._watching = {source_id: frozenset(ids) for source_id, ids in watching.items()}
 
-    def rule_ids(self, source_id: str) -> list[str]:
-        """The rules that watch `source_id`."""
-        return [rule.id for rule in self.rules.values() if source_id in rule.sources]
+    def rule_ids(self, source_id: str) -> frozenset[str]:
+        """The rules that watch `source_id` (a lookup: a rule's `sources` lists every news
+        source by default, so searching them at each poll costs rules × sources)."""
+        return self._watching.get(source_id, frozenset())
 
     async def poll(self, source: RssSource) -> PollOutcome:
         """Fetch `source` once and record the result; never raises for a source's fault."""

@@ -145,6 +145,7 @@ class Matcher:
         unseen = list(filterfalse(known.__contains__, distinct))
         if len(known) + len(unseen) > _TOKEN_CACHE_SIZE:
             known.clear()
+            unseen = list(distinct)
         for token in unseen:
             known[token] = self._atoms_of(token)
         atoms = set(chain.from_iterable(map(known.__getitem__, distinct)))
@@ -164,15 +165,22 @@ class Matcher:
         if rule_ids is not None and not isinstance(rule_ids, AbstractSet):
             rule_ids = frozenset(rule_ids)
         found: list[RuleMatch] = []
+        forms: dict[int, tuple[str, ...]] = {}  # a term's forms, shared by the rules using it
+        hit_tokens: list[str] | None = None  # the distinct tokens some word or prefix matched
         for index in candidates:
             rule = self._rules[index]
             if (rule_ids is None or rule.rule_id in rule_ids) and rule.predicate(present):
-                hits = tuple(
-                    TermHit(written, self._forms(tokens, distinct, self._term_words[term_id]))
-                    for term_id, written in rule.positive
-                    if term_id in present
-                )
-                found.append(RuleMatch(rule.rule_id, hits))
+                if hit_tokens is None:
+                    hit_tokens = [token for token in distinct if known[token]]
+                hits = []
+                for term_id, written in rule.positive:
+                    if term_id in present:
+                        term_forms = forms.get(term_id)
+                        if term_forms is None:
+                            pattern = self._term_words[term_id]
+                            term_forms = forms[term_id] = self._forms(tokens, hit_tokens, pattern)
+                        hits.append(TermHit(written, term_forms))
+                found.append(RuleMatch(rule.rule_id, tuple(hits)))
         return found
 
     def _atoms_of(self, token: str) -> tuple[int, ...]:
@@ -187,9 +195,12 @@ class Matcher:
 
     @staticmethod
     def _forms(
-        tokens: list[str], distinct: dict[str, None], pattern: tuple[str, ...]
+        tokens: list[str], hit_tokens: list[str], pattern: tuple[str, ...]
     ) -> tuple[str, ...]:
-        """The distinct forms of the text that a present term matched, in order of appearance."""
+        """The distinct forms of the text that a present term matched, in order of appearance.
+
+        `hit_tokens` are the distinct tokens that matched a word or prefix of the rules, in
+        order of appearance (every form of a prefix is among them)."""
         if len(pattern) > 1:
             size = len(pattern)
             spans = (" ".join(tokens[i : i + size]) for i in _phrase_starts(tokens, pattern))
@@ -198,7 +209,7 @@ class Matcher:
         if not word.endswith("*"):
             return (word,)
         stem = word[:-1]
-        return tuple(token for token in distinct if token.startswith(stem))
+        return tuple(token for token in hit_tokens if token.startswith(stem))
 
 
 def _compile(node: Node, term_ids: dict[tuple[str, ...], int]) -> _Predicate:
@@ -213,12 +224,25 @@ def _compile(node: Node, term_ids: dict[tuple[str, ...], int]) -> _Predicate:
         return lambda present: not operand(present)
     ids = frozenset(term_ids[c.words] for c in node.operands if isinstance(c, Term))
     rest = tuple(_compile(c, term_ids) for c in node.operands if not isinstance(c, Term))
+    # One or two sub-expressions (the usual shapes) are called directly, not through a generator.
     if isinstance(node, And):
         if not rest:
             return ids.issubset
+        if len(rest) == 1:
+            (only,) = rest
+            return lambda present: ids.issubset(present) and only(present)
+        if len(rest) == 2:
+            first, second = rest
+            return lambda present: ids.issubset(present) and first(present) and second(present)
         return lambda present: ids.issubset(present) and all(f(present) for f in rest)
     if not rest:
         return lambda present: not ids.isdisjoint(present)
+    if len(rest) == 1:
+        (only,) = rest
+        return lambda present: not ids.isdisjoint(present) or only(present)
+    if len(rest) == 2:
+        first, second = rest
+        return lambda present: not ids.isdisjoint(present) or first(present) or second(present)
     return lambda present: not ids.isdisjoint(present) or any(f(present) for f in rest)
 
 

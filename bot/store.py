@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -140,6 +140,15 @@ def _enqueue(conn: sqlite3.Connection, alert: NewAlert, stamp: str) -> int:
     return cursor.rowcount
 
 
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back what is left of a failed write. SQLite may have ended the transaction
+    itself (a full disk or an I/O error at COMMIT does), and a second error here would hide
+    the first one."""
+    if conn.in_transaction:
+        with suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
 class Store(FlightRecords, Retention, AdminRecords):
     """The vedette database. Open with `Store.open(path)`; close with `close()`."""
 
@@ -184,13 +193,16 @@ class Store(FlightRecords, Retention, AdminRecords):
             raise StoreError(f"{self.path}: cannot start a write: {exc}") from exc
         try:
             yield conn
+        except sqlite3.Error as exc:  # e.g. "database or disk is full" while writing
+            _rollback(conn)
+            raise StoreError(f"{self.path}: cannot write: {exc}") from exc
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise StoreError(f"{self.path}: cannot commit: {exc}") from exc
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:

@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlite_utils import Database
@@ -26,6 +26,7 @@ from watchers.flights import Flight, Sighting
 
 SAME_FLIGHT_SECONDS = 90 * 60
 COVERAGE_STATES = ("ok", "empty", "failed", "rate_limited")
+_FETCHED = "('ok', 'empty')"  # the states of a day that was fetched (SQL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,68 @@ class FlightRecords:
             StoredFlight(icao, cs, dep, arr, _moment(when), tuple(src.split(",")))
             for icao, cs, dep, arr, when, src in rows
         ]
+
+    def count_flights_between(
+        self,
+        origins: Collection[str],
+        destinations: Collection[str],
+        start: datetime,
+        end: datetime,
+        operator: str | None = None,
+    ) -> int:
+        """How many flights `flights_between` would return (counted in the index)."""
+        marks_o, marks_d = ",".join("?" * len(origins)), ",".join("?" * len(destinations))
+        sql = (
+            f"SELECT COUNT(*) FROM flights WHERE departure_airport IN ({marks_o}) "
+            f"AND arrival_airport IN ({marks_d}) AND departure >= ? AND departure < ?"
+        )
+        params: list[Any] = [*origins, *destinations, _epoch(start), _epoch(end)]
+        if operator:
+            sql += " AND operator = ?"
+            params.append(operator)
+        return int(self.db.conn.execute(sql, params).fetchone()[0])
+
+    def coverage_days(
+        self, watched: Collection[tuple[str, str]], first: date, last: date
+    ) -> dict[date, tuple[int, int]]:
+        """For each day in [first, last] with ledger rows for the (source, airport) pairs
+        `watched`: (rows, rows not fetched: failed or rate-limited).
+
+        Counted in SQLite's covering index, so a route rule never reads the whole ledger: one
+        count for the span, and the days themselves only when some are missing or failed.
+        """
+        airports_of: dict[str, list[str]] = {}
+        for source_id, airport in dict.fromkeys(watched):
+            airports_of.setdefault(source_id, []).append(airport)
+        span = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+        counts: dict[date, tuple[int, int]] = {}
+        for source_id, airports in airports_of.items():
+            where = (
+                f"source_id = ? AND airport IN ({','.join('?' * len(airports))}) "
+                "AND direction IN ('departure', 'arrival') AND day >= ? AND day <= ?"
+            )
+            params = [source_id, *airports, first.isoformat(), last.isoformat()]
+            per_day = 2 * len(airports)
+            rows, bad = self.db.conn.execute(
+                f"SELECT COUNT(*), SUM(status NOT IN {_FETCHED}) FROM coverage WHERE {where}",
+                params,
+            ).fetchone()
+            if rows == per_day * len(span) and not bad:
+                found = {day.isoformat(): (per_day, 0) for day in span}
+            else:
+                found = {
+                    day: (n, failed)
+                    for day, n, failed in self.db.conn.execute(
+                        f"SELECT day, COUNT(*), SUM(status NOT IN {_FETCHED}) FROM coverage "
+                        f"WHERE {where} GROUP BY day",
+                        params,
+                    )
+                }
+            for text, (n, failed) in found.items():
+                day = date.fromisoformat(text)
+                before = counts.get(day, (0, 0))
+                counts[day] = (before[0] + n, before[1] + failed)
+        return counts
 
     def flight_count(self, source_id: str | None = None) -> int:
         """How many flights are stored (that `source_id` contributed to, if given)."""

@@ -506,6 +506,8 @@ def test_pathological_html_is_handled_in_linear_time() -> None:
     markup = "<a " * 200_000 + "end"
     assert html_to_text(markup, 100).endswith("<a <a…")  # never closed, so kept as text
     assert html_to_text("<p>ok</p>" + "<script>" * 100_000, 100) == "ok"
+    assert html_to_text('<a "x" ' * 100_000 + "end", 100).startswith('<a "x" <a')
+    assert html_to_text("<![CDATA[" * 100_000 + "end", 10**6).endswith("<![CDATA[end")
 
 
 @pytest.mark.parametrize(
@@ -519,6 +521,14 @@ def test_pathological_html_is_handled_in_linear_time() -> None:
         ("x < y and y > z", "x < y and y > z"),
         ("tab\tnew\nline\x00nul\x07bell", "tab new line nul bell"),
         ("<SCRIPT type='x'>alert(1)</SCRIPT >shown", "shown"),
+        ("<applet code='x'>no applet</applet>after", "after"),
+        ("<img alt=\"a > b\" src='x'>pic <a title='1>0'>link</a>", "pic link"),
+        ("<![CDATA[<p>wrapped</p> twice]]> end", "wrapped twice end"),
+        ("<!DOCTYPE html><?php x ?><![if !IE]>shown<![endif]>", "shown"),
+        (
+            'About <!ENTITY x SYSTEM "file:///etc/passwd">',
+            'About <!ENTITY x SYSTEM "file:///etc/passwd">',
+        ),
     ],
 )
 def test_html_to_text(markup: str, text: str) -> None:

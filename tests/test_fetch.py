@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import zlib
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,7 @@ from tests.fakes.feed_server import Entry, FeedServer, gzip_bomb, rss
 from watchers.errors import FetchError, RateLimited, WatcherError
 from watchers.http import Fetched, FetchLimits, Validators, fetch, make_client
 from watchers.http_errors import parse_retry_after
-from watchers.rss import poll_feed
+from watchers.rss import MAX_IN_FLIGHT, poll_feed
 
 SOURCE = "test-feed"
 FAST = FetchLimits(connect_timeout=1.0, read_timeout=0.5, deadline=2.0)
@@ -286,6 +287,34 @@ async def test_connect_errors_have_distinct_messages(detail: str, expected: str)
     assert str(caught.value) == (
         f"{SOURCE}: {expected} (https://feeds.example/rss): ConnectError: {detail}"
     )
+
+
+async def test_polls_past_the_limit_wait_outside_their_deadline() -> None:
+    """At most MAX_IN_FLIGHT polls per client run at once (httpcore's pool slows down with
+    a long queue); the others wait their turn, and the wait is not held against them."""
+    running = most = 0
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.3)
+        running -= 1
+        return httpx.Response(304)
+
+    limits = FetchLimits(deadline=0.5)  # three turns of 0.3 s: the last ends at 0.9 s
+    known = Validators(etag='"v1"')
+    async with make_client(limits, transport=httpx.MockTransport(slow)) as client:
+        polled = await asyncio.gather(
+            *(
+                poll_feed(
+                    client, SOURCE, f"https://feeds.example/{n}", known, now=NOW, limits=limits
+                )
+                for n in range(3 * MAX_IN_FLIGHT)
+            )
+        )
+    assert [p.items for p in polled] == [None] * 3 * MAX_IN_FLIGHT
+    assert most == MAX_IN_FLIGHT
 
 
 async def test_environment_proxy_is_ignored(

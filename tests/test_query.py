@@ -464,6 +464,14 @@ def test_matcher_is_repeatable() -> None:
     assert first[0] == first[4]
 
 
+def test_matcher_starts_its_token_memo_over_when_it_is_full() -> None:
+    """Past 200,000 distinct tokens the memo is emptied; matching goes on as before."""
+    matcher = Matcher.compile([("r", parse_query("alpha"))])
+    filler = " ".join(f"w{n}" for n in range(199_999))
+    assert [m.rule_id for m in matcher.match(f"alpha {filler}")] == ["r"]
+    assert [m.rule_id for m in matcher.match("alpha and one more new word")] == ["r"]
+
+
 def test_matcher_with_no_rules_and_empty_text() -> None:
     """An empty matcher matches nothing; an empty text matches nothing."""
     assert Matcher.compile([]).match("Haftar") == []

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from bot.configtypes import OpenSkySource, RouteRule
-from bot.flightplan import DayQuery, due_queries, last_available_day, route_coverage
+from bot.flightplan import (
+    DayQuery,
+    coverage_of,
+    due_queries,
+    last_available_day,
+    route_coverage,
+    rule_days,
+    watched_airports,
+)
 from bot.routes import decide, holds, render_route
+from bot.store import Store
 from bot.store_flights import CoverageEntry, StoredFlight
 from tests.fakes.telegram_api import parse_html
+from watchers.flights import Flight
 
 SKY = OpenSkySource("sky", ("HLLB", "UMMS"), 3600.0, 3, history_days=3)
 NOW = datetime(2026, 7, 10, 12, 0, tzinfo=UTC)
@@ -152,3 +163,56 @@ def test_route_alert_names_route_cities_count_and_flights() -> None:
     ]
     assert "incomplete coverage" in rendered.plain
     assert parse_html(rendered.html).text == rendered.plain
+
+
+def test_counts_in_sqlite_agree_with_the_ledger_and_the_flights(tmp_path: Path) -> None:
+    """What the evaluator counts in SQLite (coverage days, flights) is what the ledger rows
+    and `flights_between` say: missing days, failed and rate-limited gaps, other sources and
+    airports left out; operators filtered."""
+    other = OpenSkySource("other", ("UMMS", "EPWA"), 3600.0, 3, history_days=3)
+    days = [last_available_day(NOW) - timedelta(days=n) for n in range(62)]
+    ledger = [
+        CoverageEntry(source, airport, direction, day, "ok", 1, NOW)
+        for source, airports in (("sky", ("HLLB", "UMMS", "EPWA")), ("other", ("UMMS", "EPWA")))
+        for airport in airports
+        for direction in ("departure", "arrival")
+        for day in days
+        if not (source == "sky" and airport == "UMMS" and direction == "arrival" and day == days[3])
+    ]
+    failed = {days[5]: "failed", days[40]: "rate_limited", days[9]: "empty"}
+    ledger = [
+        CoverageEntry(e.source_id, e.airport, e.direction, e.day, failed[e.day], 1, NOW)
+        if e.day in failed and e.airport == "HLLB" and e.direction == "departure"
+        else e
+        for e in ledger
+    ]
+    store = Store.open(tmp_path / "routes.db")
+    try:
+        for e in ledger:
+            store.record_day(e.source_id, e.airport, e.direction, e.day, e.status, NOW)
+        departures = [NOW - timedelta(days=n, hours=1) for n in range(0, 70, 3)]
+        store.record_flights(
+            [
+                Flight(f"51{n:04x}", cs, cs[:3], "HLLB", "UMMS", when, None, "sky")
+                for n, when in enumerate(departures)
+                for cs in (["BRU8802", "AFL1"][n % 2],)
+            ],
+            NOW,
+        )
+        for rule in (AT_LEAST, SPIKE):
+            watched = watched_airports(rule, [SKY, other])
+            span = rule_days(rule, NOW)
+            counted = store.coverage_days(watched, span[0], span[-1])
+            from_sql = coverage_of(span, watched, counted)
+            assert from_sql == route_coverage(rule, [SKY, other], ledger, NOW)
+            assert from_sql.missing == (days[3],)
+            assert set(from_sql.gaps) == {days[5], days[40]} & set(span)
+        for operator in (None, "BRU", "XYZ"):
+            start, end = NOW - timedelta(days=30), NOW
+            listed = store.flights_between(["HLLB"], ["UMMS"], start, end, operator)
+            assert store.count_flights_between(["HLLB"], ["UMMS"], start, end, operator) == len(
+                listed
+            )
+            assert len(listed) == {None: 10, "BRU": 5, "XYZ": 0}[operator]
+    finally:
+        store.close()

@@ -5,9 +5,9 @@ The input is always HTML: callers escape fields that the feed declares plain tex
 so those come out exactly as written.
 
 Tags are removed with regular expressions that cannot backtrack across the document (the
-stdlib `HTMLParser` is quadratic on input such as `"<a " * 5000`); `<script>` and `<style>`
-elements are dropped with their contents; entities are decoded once; lone surrogates and
-control characters are replaced; whitespace is collapsed to single spaces.
+stdlib `HTMLParser` is quadratic on input such as `"<a " * 5000`); `<script>`, `<style>` and
+`<applet>` elements are dropped with their contents; entities are decoded once; lone
+surrogates and control characters are replaced; whitespace is collapsed to single spaces.
 """
 
 from __future__ import annotations
@@ -16,10 +16,18 @@ import html
 import re
 
 # An element whose contents are not text, up to its end tag (or the end of the input).
-_HIDDEN = re.compile(r"<(script|style)\b.*?(?:</\1\s*>|\Z)", re.IGNORECASE | re.DOTALL)
+_HIDDEN = re.compile(r"<(script|style|applet)\b.*?(?:</\1\s*>|\Z)", re.IGNORECASE | re.DOTALL)
 _COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
-# A tag stops at the next "<", so a run of unclosed tags costs linear time.
-_TAG = re.compile(r"</?([A-Za-z][A-Za-z0-9:-]*)[^<>]*>|<[!?][^<>]*>")
+# A CDATA section inside HTML (a feed that wrapped its HTML twice): its contents are kept.
+_CDATA = re.compile(r"<!\[CDATA\[(.*?)(?:\]\]>|\Z)", re.DOTALL)
+# A tag stops at the next "<", so a run of unclosed tags costs linear time; a quoted
+# attribute value may hold ">" (`<img alt="a > b">`). Processing instructions, DOCTYPEs and
+# marked sections (`<![if !IE]>`) go too; other declarations (`<!ENTITY …>`) in HTML are
+# shown as text, as feedparser's sanitizer did.
+_TAG = re.compile(
+    r"""</?([A-Za-z][A-Za-z0-9:-]*)(?:(?:[^<>"']|"[^<"]*"|'[^<']*')*>|[^<>]*>)"""
+    r"""|<\?[^<>]*>|<!(?:(?i:doctype)|\[)[^<>]*>"""
+)
 _INLINE = frozenset(
     {
         *("a", "abbr", "b", "bdi", "bdo", "cite", "code", "data", "dfn", "em", "font", "i"),
@@ -37,6 +45,8 @@ def html_to_text(markup: str, limit: int) -> str:
         return ""
     text = _HIDDEN.sub(" ", markup)
     text = _COMMENT.sub(" ", text)
+    if "<![" in text:
+        text = _CDATA.sub(r"\1", text)
     text = _TAG.sub(_tag_gap, text)
     return clip(clean_text(html.unescape(text)), limit)
 

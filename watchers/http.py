@@ -4,7 +4,9 @@ Policy (see reference/reliability.md §2, §3):
 
 - `make_client` sets every timeout explicitly and `trust_env=False`: proxies and CA settings
   from the environment (`HTTP(S)_PROXY`, `NO_PROXY`, `SSL_CERT_FILE`) are ignored, so behaviour
-  does not change with the container's environment.
+  does not change with the container's environment. It keeps at most `KEEP_ALIVE` idle
+  connections: httpcore's pool polls the socket of every idle connection at each request
+  and response, and a feed is polled minutes apart, long after its connection expired.
 - `fetch` follows redirects itself, hop by hop: at most `max_redirects`, each target must be
   http(s), and a redirect's body is never read.
 - The whole exchange, body included, runs under one overall deadline (`asyncio.timeout`),
@@ -74,6 +76,7 @@ ACCEPT_ENCODING = "gzip, deflate"  # decoded here, never by httpx
 _MIB = 1024 * 1024
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _DIGITS = re.compile(r"[0-9]+")
+KEEP_ALIVE = 5
 
 
 def make_client(
@@ -97,6 +100,7 @@ def make_client(
         trust_env=False,
         headers=headers,
         transport=transport,
+        limits=httpx.Limits(max_keepalive_connections=KEEP_ALIVE),
     )
 
 
@@ -169,6 +173,9 @@ async def _conclude(
     content_type = response.headers.get("content-type", "")
     final_url = str(response.url)
     if status == 304 and (validators.etag or validators.last_modified):
+        # A 304 has no body; reading its end lets the connection go back to the pool (an
+        # unread response closes it, and the next feed on that host connects again).
+        await response.aread()
         kept = Validators(
             etag=response.headers.get("etag", validators.etag),
             last_modified=response.headers.get("last-modified", validators.last_modified),
