@@ -3,11 +3,13 @@
     python -m tests.bench poll [--runs 3] [--feeds 1000]
 
 The feeds (tests/bench/corpus.py: about 50 KB each, a third in Ukrainian or Russian) are
-served by the test suite's FeedServer in a separate process, so the bot process is measured
-alone. Each cycle runs in a fresh bot process: the shipped keyword rules, a real SQLite file,
-the runner's httpx client (`make_client`: at most 100 connections), and every source polled
-at once by its own asyncio task, as `vedette run --once` does (`vedette run` spreads the
-first polls over 10 s); parsing runs in `asyncio.to_thread` workers.
+served by the test suite's FeedServer in a separate process (with TCP_NODELAY, as real
+servers have it), so the bot process is measured alone. Each cycle runs in a fresh bot
+process: the shipped keyword rules, a real SQLite file, the runner's httpx client
+(`make_client`), and every source polled at once by its own asyncio task, as `vedette run
+--once` does (`vedette run` spreads the first polls over 10 s). The poller itself lets 5
+polls at a time fetch and parse (`watchers.rss.MAX_IN_FLIGHT`) and parses in one worker
+thread.
 
 - cold: the first poll of every feed (`alert_existing = true`, so every item is also matched
   and the matches are rendered and queued). After it, the same process parses the same
@@ -17,8 +19,8 @@ first polls over 10 s); parsing runs in `asyncio.to_thread` workers.
   sends its whole body again, which vedette recognises by its SHA-256 and does not parse.
 
 CPU is `time.process_time()` (all threads of the bot process), wall time
-`time.perf_counter()`, peak memory the bot process's `ru_maxrss` (its whole resident set,
-interpreter and libraries included). Figures are medians over the runs.
+`time.perf_counter()`, peak memory the bot process's VmHWM (its whole resident set at its
+highest, interpreter and libraries included). Figures are medians over the runs.
 """
 
 from __future__ import annotations
@@ -281,7 +283,7 @@ def run(runs: int = 3, feeds: int = 1000) -> list[Row]:
         f"{summary_line(host.sizes)}, 50 items each; a third in Ukrainian or Russian",
         "feed server in its own process; each cycle in a fresh bot process; all feeds at once",
         f"median of {runs} runs (min-max in brackets); CPU = process_time of the bot process",
-        f"peak memory = ru_maxrss of the bot process (MB = 10^6 bytes); items stored: "
+        f"peak memory = VmHWM of the bot process (MB = 10^6 bytes); items stored: "
         f"{'/'.join(str(i) for i in sorted(items))}; alerts queued on the cold cycle: "
         f"{median([r['alerts'] for r in results['cold']]):.0f}",
         f"304 answers: {'/'.join(map(str, served['304']))} of {feeds} (warm, 304); "
