@@ -368,6 +368,21 @@ def test_rate_limit_per_chat(client: httpx.Client, telegram_api: FakeTelegramAPI
     assert len(telegram_api.sent) == 2
 
 
+def test_set_rate_limit_forgets_earlier_messages(
+    client: httpx.Client, telegram_api: FakeTelegramAPI
+) -> None:
+    """`set_rate_limit` starts counting afresh (a new bot in the benchmarks); None lifts it."""
+    telegram_api.set_rate_limit((1, 60.0))
+    assert send(client, "1").is_success
+    assert send(client, "2").json()["error_code"] == 429
+    telegram_api.set_rate_limit((1, 60.0))
+    assert send(client, "3").is_success
+    assert send(client, "4").json()["error_code"] == 429
+    telegram_api.set_rate_limit(None)
+    assert send(client, "5").is_success
+    assert [m.text for m in telegram_api.sent] == ["1", "3", "5"]
+
+
 # ── updates and shutdown ──
 
 

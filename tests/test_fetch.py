@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import zlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -15,7 +16,7 @@ from tests.fakes.feed_server import Entry, FeedServer, gzip_bomb, rss
 from watchers.errors import FetchError, RateLimited, WatcherError
 from watchers.http import Fetched, FetchLimits, Validators, fetch, make_client
 from watchers.http_errors import parse_retry_after
-from watchers.rss import MAX_IN_FLIGHT, poll_feed
+from watchers.rss import MAX_IN_FLIGHT, parses_quickly, poll_feed
 
 SOURCE = "test-feed"
 FAST = FetchLimits(connect_timeout=1.0, read_timeout=0.5, deadline=2.0)
@@ -315,6 +316,38 @@ async def test_polls_past_the_limit_wait_outside_their_deadline() -> None:
         )
     assert [p.items for p in polled] == [None] * 3 * MAX_IN_FLIGHT
     assert most == MAX_IN_FLIGHT
+
+
+async def test_a_big_feed_is_parsed_while_the_event_loop_runs() -> None:
+    """A typical feed is parsed in place (a few milliseconds); one too big for that is parsed
+    in the worker thread, and the event loop (commands, deliveries) runs meanwhile."""
+    small = rss([Entry(f"Item {n}", guid=str(n), summary="<p>Text</p>") for n in range(50)])
+    big = rss([Entry(f"Item {n}", guid=str(n), summary="<p>Text</p>") for n in range(3000)])
+    assert parses_quickly(small)
+    assert not parses_quickly(big)
+
+    class Body(httpx.AsyncByteStream):
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            yield big
+
+    async def serve(request: httpx.Request) -> httpx.Response:
+        # In memory, in one piece: the fetch awaits only a handful of times.
+        return httpx.Response(200, stream=Body(), headers={"content-type": "application/rss+xml"})
+
+    async with make_client(FAST, transport=httpx.MockTransport(serve)) as client:
+        poll = asyncio.ensure_future(
+            poll_feed(client, SOURCE, "https://feeds.example/big", NO_VALIDATORS, now=NOW)
+        )
+        ticks = 0
+        while not poll.done():
+            await asyncio.sleep(0)
+            ticks += 1
+        polled = await poll
+    assert polled.items is not None
+    assert len(polled.items) == 500  # MAX_ITEMS; feedparser read all 3,000
+    # Parsing 3,000 items takes a good fraction of a second; on the event loop, the loop
+    # would turn only the handful of times the fetch awaits.
+    assert ticks > 200
 
 
 async def test_environment_proxy_is_ignored(

@@ -11,10 +11,14 @@ Policy:
   fetches and parses again.
 - Parsing follows `watchers.feeds`: bozo documents with entries are accepted, so a truncated
   feed yields its complete entries; never infer that an item is gone from one poll.
-- Parsing is CPU work (feedparser on up to 10 MiB), so it runs in a worker thread and does
-  not stall the event loop: one thread for the whole process. Parsing is pure Python under
-  the GIL, so more threads would not parse faster, only interleave documents, at 10-25% more
-  CPU and more memory (1,000 feeds polled at once; tests/bench/bench_poll.py).
+- Parsing is CPU work, about 20 µs per markup tag: 15 ms for a typical 50 KB feed of 50
+  items, seconds for a 10 MiB one. A small body (at most `INLINE_MAX_BYTES` and
+  `INLINE_MAX_TAGS` "<", about 50 ms of parsing) is parsed right here, on the event loop;
+  a bigger one in a worker thread, so it does not stall commands and deliveries: one thread
+  for the whole process. Handing every feed to the
+  thread would cost 10-15% more CPU per cold poll (the event loop and the parser fight for
+  the GIL; tests/bench/bench_poll.py), and more threads would not parse faster (pure Python
+  under the GIL), only interleave documents, at 10-25% more CPU and more memory.
 - At most `MAX_IN_FLIGHT` polls per client are between their request and their parsed
   items; the others wait their turn before their fetch deadline starts. This bounds the
   bodies waiting for the parser (memory) and the requests in httpx's pool, which does work
@@ -45,6 +49,8 @@ from watchers.items import NewsItem
 
 _PARSER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feed-parser")
 MAX_IN_FLIGHT = 5
+INLINE_MAX_BYTES = 256 * 1024
+INLINE_MAX_TAGS = 2_500
 _gates: weakref.WeakKeyDictionary[httpx.AsyncClient, asyncio.Semaphore] = (
     weakref.WeakKeyDictionary()
 )
@@ -95,5 +101,13 @@ async def _poll(
         url=fetched.final_url,
         now=now,
     )
-    items = await asyncio.get_running_loop().run_in_executor(_PARSER, parse)
+    if parses_quickly(fetched.body):
+        items = parse()
+    else:
+        items = await asyncio.get_running_loop().run_in_executor(_PARSER, parse)
     return PollResult(items=tuple(items), validators=fetched.validators)
+
+
+def parses_quickly(body: bytes) -> bool:
+    """True when `body` is small enough to parse on the event loop (about 50 ms at most)."""
+    return len(body) <= INLINE_MAX_BYTES and body.count(b"<") <= INLINE_MAX_TAGS

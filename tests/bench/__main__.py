@@ -18,9 +18,9 @@ from tests.bench.report import Row, all_met
 Bench = Callable[[int | None], list[Row]]
 
 BENCHMARKS: dict[str, tuple[str, Bench]] = {
-    "poll": ("poll cycle", lambda runs: bench_poll.run(runs or 3)),
-    "rules": ("rule engine", lambda runs: bench_rules.run(runs or 3)),
-    "dispatch": ("dispatcher", lambda runs: bench_dispatch.run(runs or 3)),
+    "poll": ("poll cycle", lambda runs: bench_poll.run(runs or 5)),
+    "rules": ("rule engine", lambda runs: bench_rules.run(runs or 5)),
+    "dispatch": ("dispatcher", lambda runs: bench_dispatch.run(runs or 5)),
     "routes": ("route counting", lambda runs: bench_routes.run(runs or 5)),
     "memory": ("memory", lambda runs: bench_memory.run()),
 }

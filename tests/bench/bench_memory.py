@@ -1,4 +1,4 @@
-"""Memory over thousands of poll cycles: python tests/bench/bench_memory.py [CYCLES]
+"""Memory over thousands of poll cycles: python -m tests.bench.bench_memory [CYCLES]
 
 Runs the real news path (loopback feed server → httpx → feedparser → rules → SQLite →
 dispatcher) and prints the traced Python heap after warm-up and at the end. Target: growth
@@ -17,22 +17,8 @@ from tests.fakes.feed_server import FeedServer
 from tests.memory import cycles
 
 
-async def main(measured: int) -> None:
-    server = FeedServer()
-    server.start()
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            growth = await cycles(Path(tmp), server, warmup=500, measured=measured)
-    finally:
-        server.stop()
-    print(f"cycles measured      {growth.cycles}")
-    print(f"heap after warm-up   {growth.before / 1e6:.2f} MB")
-    print(f"heap at the end      {growth.after / 1e6:.2f} MB")
-    print(f"growth per cycle     {growth.per_cycle:.1f} bytes   (target: ~0, total < 1 MB)")
-
-
 def run(measured: int = 5000) -> list[Row]:
-    """The same run for `python -m tests.bench`: one run, its figures as a table."""
+    """One run of `measured` cycles after 500 of warm-up; prints its figures as a table."""
     server = FeedServer()
     server.start()
     try:
@@ -59,4 +45,4 @@ def run(measured: int = 5000) -> list[Row]:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 5000))
+    run(int(sys.argv[1]) if len(sys.argv) > 1 else 5000)

@@ -1,6 +1,6 @@
 """Poll cycle: 1,000 RSS feeds of 50 items, served from loopback, polled by the real NewsPoller.
 
-    python -m tests.bench poll [--runs 3] [--feeds 1000]
+    python -m tests.bench poll [--runs 5] [--feeds 1000]
 
 The feeds (tests/bench/corpus.py: about 50 KB each, a third in Ukrainian or Russian) are
 served by the test suite's FeedServer in a separate process (with TCP_NODELAY, as real
@@ -8,8 +8,8 @@ servers have it), so the bot process is measured alone. Each cycle runs in a fre
 process: the shipped keyword rules, a real SQLite file, the runner's httpx client
 (`make_client`), and every source polled at once by its own asyncio task, as `vedette run
 --once` does (`vedette run` spreads the first polls over 10 s). The poller itself lets 5
-polls at a time fetch and parse (`watchers.rss.MAX_IN_FLIGHT`) and parses in one worker
-thread.
+polls at a time fetch and parse (`watchers.rss.MAX_IN_FLIGHT`); it parses these 50 KB feeds
+on the event loop (`watchers.rss.parses_quickly`), bigger ones in one worker thread.
 
 - cold: the first poll of every feed (`alert_existing = true`, so every item is also matched
   and the matches are rendered and queued). After it, the same process parses the same
@@ -62,7 +62,7 @@ def serve(feeds: int) -> None:
     """
     from tests.fakes.feed_server import FeedServer, Route
 
-    server = FeedServer()
+    server = FeedServer(backlog=1024, nodelay=True)
     routes: list[tuple[Route, str, str]] = []
     sizes = []
     for index in range(feeds):
@@ -72,13 +72,6 @@ def serve(feeds: int) -> None:
         modified = "Wed, 01 Jul 2026 10:00:00 GMT"
         route = server.route(f"/feed/{index}", body, etag=etag, last_modified=modified)
         routes.append((route, etag, modified))
-    # socketserver listens with a backlog of 5; real servers use hundreds or more, and 1,000
-    # clients connecting at once would otherwise wait for SYN retransmissions.
-    server._httpd.socket.listen(1024)
-    # Like nginx's `tcp_nodelay on`: without it, Nagle's algorithm holds the body back until
-    # the client's delayed ACK of the headers, 40 ms per response.
-    handler: Any = server._httpd.RequestHandlerClass
-    handler.disable_nagle_algorithm = True
     server.start()
     print(json.dumps({"port": server.port, "sizes": sizes}), flush=True)
     try:
@@ -244,7 +237,7 @@ def run_worker(phase: str, db: Path, port: int, feeds: int) -> dict[str, Any]:
 # --- the benchmark -------------------------------------------------------------------------
 
 
-def run(runs: int = 3, feeds: int = 1000) -> list[Row]:
+def run(runs: int = 5, feeds: int = 1000) -> list[Row]:
     """Run the poll benchmark, print its table, return its rows."""
     print(f"poll cycle: generating {feeds:,} feeds in the feed server process…", flush=True)
     host = FeedHost(feeds)
@@ -356,7 +349,7 @@ def main(argv: list[str] | None = None) -> None:
         worker(args[1], Path(args[2]), Path(args[3]), int(args[4]), int(args[5]))
     else:
         parser = argparse.ArgumentParser(prog="python -m tests.bench poll")
-        parser.add_argument("--runs", type=int, default=3)
+        parser.add_argument("--runs", type=int, default=5)
         parser.add_argument("--feeds", type=int, default=1000)
         options = parser.parse_args(args)
         run(options.runs, options.feeds)

@@ -1,6 +1,6 @@
 """Rule engine: 1,000 keyword rules over 10,000 news items, on one core.
 
-    python -m tests.bench rules [--runs 3] [--rules 1000] [--items 10000]
+    python -m tests.bench rules [--runs 5] [--rules 1000] [--items 10000]
 
 The items are what the bot matches: 200 generated feeds (tests/bench/corpus.py; a third in
 Ukrainian or Russian) parsed by `watchers.feeds.parse_feed`, title + summary + content as
@@ -105,7 +105,7 @@ def one_at_a_time(rules: Sequence[tuple[str, Query]], text: str) -> list[str]:
 
 
 def run(
-    runs: int = 3, rule_count: int = 1000, item_count: int = 10_000, baseline: int = 500
+    runs: int = 5, rule_count: int = 1000, item_count: int = 10_000, baseline: int = 500
 ) -> list[Row]:
     """Run the rule engine benchmark, print its table, return its rows."""
     print(f"rule engine: parsing {item_count:,} items and {rule_count:,} rules…", flush=True)
@@ -170,7 +170,7 @@ def run(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench rules")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--rules", type=int, default=1000)
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--baseline-items", type=int, default=500)
