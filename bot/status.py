@@ -135,8 +135,9 @@ def _source_line(source: SourceHealth, now: datetime) -> list[str]:
         f"{mark} {source.id} ({source.kind}): ok {_since(source.last_success_at, now)}, {seen}"
     ]
     if source.consecutive_failures:
+        failures = _count(source.consecutive_failures, "failure")
         lines.append(
-            f"   {source.consecutive_failures} failures in a row "
+            f"   {failures} in a row "
             f"(last {_since(source.last_error_at, now)}): {source.last_error}"
         )
     return lines
@@ -182,11 +183,18 @@ def render_status(report: StatusReport, now: datetime) -> str:
         lines.append(_storage_line(report.storage, report.meta, now))
     known = {source.id for source in report.sources}
     never = [s for s in report.configured_sources if s not in known]
-    lines.append(f"sources ({len(report.sources) + len(never)}):")
+    # Sources taken out of rules.toml keep their history in the store, but are no longer
+    # polled: one line names them instead of a stale health line each.
+    configured = set(report.configured_sources)
+    shown = [s for s in report.sources if not configured or s.id in configured]
+    removed = [s.id for s in report.sources if configured and s.id not in configured]
+    lines.append(f"sources ({len(shown) + len(never)}):")
     body: list[str] = []
-    for source in report.sources:
+    for source in shown:
         body.extend(_source_line(source, now))
     body.extend(f"… {ident}: not polled yet" for ident in never)
+    if removed:
+        body.append(f"no longer in the configuration, not polled: {', '.join(removed)}")
     if report.routes:
         body.append(f"route rules ({len(report.routes)}):")
         for route in report.routes:
@@ -199,3 +207,8 @@ def render_status(report: StatusReport, now: datetime) -> str:
             break
         text += "\n" + line
     return text
+
+
+def _count(number: int, noun: str) -> str:
+    """`1 failure`, `3 failures`."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

@@ -339,7 +339,7 @@ async def test_opensky_html_truncated_json_and_500_for_a_day(
         for failures, (at, kind, says) in enumerate(faults, start=1):
             report = await once(at, kind)
             assert "✗ sky (opensky)" in report
-            assert f"{failures} failures in a row" in report
+            assert f"{failures} failure{'s' if failures > 1 else ''} in a row" in report
             assert f"sky: {says}" in report, report
             assert "ben-msq [FIRING]: BEN→MSQ: 1 in 4 days" in report
             assert "incomplete coverage" in report
