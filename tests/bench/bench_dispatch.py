@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import json
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +40,7 @@ from bot.render import render_news
 from bot.store import NewAlert, Store
 from bot.telegram_sink import TelegramSink
 from bot.timeutil import utcnow
+from tests.bench.child import JsonLinesChild
 from tests.bench.corpus import rss_feed
 from tests.bench.report import Row, median, spread, table
 from tests.fakes.telegram_api import TEST_TOKEN
@@ -48,7 +48,6 @@ from watchers.feeds import parse_feed
 from watchers.http import Validators
 from watchers.items import NewsItem
 
-ROOT = Path(__file__).resolve().parents[2]
 CHATS = [-1001000000000 - n for n in range(10)]
 UNLIMITED = Limits(per_chat=10**9, per_chat_gap=0.0, overall_per_second=10**9)
 SCALED = Limits(per_chat=20, per_chat_window=6.0, per_chat_gap=0.1, overall_per_second=300)
@@ -108,37 +107,13 @@ def _most_in_window(messages: list[Any], window: float) -> int:
     return most
 
 
-class FakeHost:
+class FakeHost(JsonLinesChild):
     """The fake Bot API process, seen from the benchmark."""
 
     def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.bench.bench_dispatch", "serve"],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.url: str = self._read()["url"]
-
-    def _read(self) -> dict[str, Any]:
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError("the fake Bot API process ended")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
-
-    def command(self, text: str) -> dict[str, Any]:
-        assert self.process.stdin is not None
-        self.process.stdin.write(text + "\n")
-        self.process.stdin.flush()
-        return self._read()
-
-    def close(self) -> None:
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-        self.process.wait(timeout=30)
+        args = ["-m", "tests.bench.bench_dispatch", "serve"]
+        super().__init__(args, name="the fake Bot API process")
+        self.url: str = self.read()["url"]
 
 
 # --- the bot (this process) ----------------------------------------------------------------

@@ -43,6 +43,7 @@ from bot.config import load_config, parse_config
 from bot.news import NewsPoller
 from bot.store import Store
 from bot.timeutil import utcnow
+from tests.bench.child import JsonLinesChild
 from tests.bench.corpus import rss_feed, summary_line
 from tests.bench.report import Row, median, spread, table
 from watchers.http import FetchLimits, make_client
@@ -96,39 +97,15 @@ def serve(feeds: int) -> None:
         server.stop()
 
 
-class FeedHost:
+class FeedHost(JsonLinesChild):
     """The feed server process, seen from the benchmark."""
 
     def __init__(self, feeds: int) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.bench.bench_poll", "serve", str(feeds)],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        ready = self._read()
+        args = ["-m", "tests.bench.bench_poll", "serve", str(feeds)]
+        super().__init__(args, name="the feed server process")
+        ready = self.read()
         self.port: int = ready["port"]
         self.sizes: list[int] = ready["sizes"]
-
-    def _read(self) -> dict[str, Any]:
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError("the feed server process ended")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
-
-    def command(self, text: str) -> dict[str, Any]:
-        assert self.process.stdin is not None
-        self.process.stdin.write(text + "\n")
-        self.process.stdin.flush()
-        return self._read()
-
-    def close(self) -> None:
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-        self.process.wait(timeout=30)
 
 
 # --- the bot (child process) ---------------------------------------------------------------

@@ -17,57 +17,28 @@ shape ("unknown" for callsigns it does not know; 400 for a bad body or not 1–1
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from tests.fakes.loopback import LoopbackHTTPServer
 from watchers.airports import airport
 
 FAULT_KINDS = frozenset({"429", "503", "500", "html", "garbage", "shape"})
 MAX_BODY = 1024 * 1024
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer that tracks open connections so `stop` can close them."""
-
-    daemon_threads = True
-
-    def __init__(self, owner: FakeAdsbApi) -> None:
-        self.owner = owner
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self.connections_lock:
-            self.connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self.connections_lock:
-            self.connections.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients that hang up are expected here: stay quiet."""
-        if not isinstance(sys.exc_info()[1], OSError):
-            super().handle_error(request, client_address)
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 10
-    server: _HTTPServer
+    server: LoopbackHTTPServer[FakeAdsbApi]
 
     def do_GET(self) -> None:
         self.server.owner.serve(self, "GET")
@@ -91,14 +62,11 @@ class FakeAdsbApi:
         self.routeset_bodies: list[Any] = []
         self._faults: deque[str] = deque()
         self._lock = threading.Lock()
-        self._httpd = _HTTPServer(self)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._httpd = LoopbackHTTPServer(self, _Handler)
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return f"http://127.0.0.1:{self._httpd.port}"
 
     def set_aircraft(self, aircraft: list[dict[str, Any]]) -> None:
         """The aircraft the API knows, as v2 `ac` records (copied)."""
@@ -113,18 +81,11 @@ class FakeAdsbApi:
             self._faults.append(kind)
 
     def start(self) -> None:
-        self._thread.start()
+        self._httpd.start()
 
     def stop(self) -> None:
         """Stop serving and close every connection."""
-        self._httpd.shutdown()
-        with self._httpd.connections_lock:
-            open_connections = list(self._httpd.connections)
-        for connection in open_connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        self._httpd.stop()
 
     def serve(self, handler: _Handler, method: str) -> None:
         """Answer one request (called in the handler's thread)."""

@@ -13,24 +13,23 @@ thread; `stop()` releases hanging and dripping handlers and closes every connect
 
 from __future__ import annotations
 
-import contextlib
 import gzip as gzip_module
 import hashlib
 import json
-import socket
-import sys
 import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
 import pytest
+
+from tests.fakes.loopback import LoopbackHTTPServer
 
 AUTO: Literal["auto"] = "auto"
 
@@ -62,46 +61,10 @@ class Route:
     content_length: int | Literal["auto"] | None = AUTO
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer that tracks open connections so `stop` can close them."""
-
-    daemon_threads = True
-    owner: FeedServer
-
-    def __init__(self, owner: FeedServer, backlog: int, nodelay: bool) -> None:
-        self.owner = owner
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        self.request_queue_size = backlog  # read by listen() in server_activate
-        self.nodelay = nodelay
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        request, address = super().get_request()
-        if self.nodelay:
-            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return request, address
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self.connections_lock:
-            self.connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self.connections_lock:
-            self.connections.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients that hang up (timeouts, size caps) are expected here: stay quiet."""
-        if not isinstance(sys.exc_info()[1], OSError):
-            super().handle_error(request, client_address)
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 10  # an idle keep-alive connection ends on its own
-    server: _HTTPServer
+    server: LoopbackHTTPServer[FeedServer]
 
     def do_GET(self) -> None:
         self.server.owner.serve(self)
@@ -124,14 +87,11 @@ class FeedServer:
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
         self._stopping = threading.Event()
-        self._httpd = _HTTPServer(self, backlog, nodelay)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._httpd = LoopbackHTTPServer(self, _Handler, backlog=backlog, nodelay=nodelay)
 
     @property
     def port(self) -> int:
-        return int(self._httpd.server_address[1])
+        return self._httpd.port
 
     def url(self, path: str = "/") -> str:
         """The absolute URL of `path` on this server."""
@@ -175,19 +135,12 @@ class FeedServer:
         return route
 
     def start(self) -> None:
-        self._thread.start()
+        self._httpd.start()
 
     def stop(self) -> None:
         """Release waiting handlers, stop serving and close every connection."""
         self._stopping.set()
-        self._httpd.shutdown()
-        with self._httpd.connections_lock:
-            open_connections = list(self._httpd.connections)
-        for connection in open_connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        self._httpd.stop()
 
     def serve(self, handler: _Handler) -> None:
         """Answer one request (called in the handler's thread)."""

@@ -28,21 +28,20 @@ list), "empty" (a 200 with no body), "huge" (a 21 MiB 200 body without Content-L
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
-import sys
 import threading
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+
+from tests.fakes.loopback import LoopbackHTTPServer
 
 TEST_CLIENT_ID = "vedette-test-client"
 TEST_CLIENT_SECRET = "s3cret-Zq81-do-not-log"
@@ -85,38 +84,10 @@ class _Reply:
     stream_huge: bool = False
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer that tracks open connections so `stop` can close them."""
-
-    daemon_threads = True
-    owner: FakeOpenSky
-
-    def __init__(self, owner: FakeOpenSky) -> None:
-        self.owner = owner
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self.connections_lock:
-            self.connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self.connections_lock:
-            self.connections.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients that hang up (size caps, closed clients) are expected here: stay quiet."""
-        if not isinstance(sys.exc_info()[1], OSError):
-            super().handle_error(request, client_address)
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 10  # an idle keep-alive connection ends on its own
-    server: _HTTPServer
+    server: LoopbackHTTPServer[FakeOpenSky]
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -195,33 +166,23 @@ class FakeOpenSky:
         self._rate_limit_header: str | None = "X-Rate-Limit-Retry-After-Seconds"
         self._faults: deque[str] = deque()
         self._lock = threading.Lock()
-        self._httpd = _HTTPServer(self)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._httpd = LoopbackHTTPServer(self, _Handler)
 
     # ── lifecycle ──
 
     def start(self) -> FakeOpenSky:
         """Serve in a background thread."""
-        self._thread.start()
+        self._httpd.start()
         return self
 
     def stop(self) -> None:
         """Stop serving and close every connection."""
-        self._httpd.shutdown()
-        with self._httpd.connections_lock:
-            open_connections = list(self._httpd.connections)
-        for connection in open_connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        self._httpd.stop()
 
     @property
     def url(self) -> str:
         """`http://127.0.0.1:PORT`."""
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return f"http://127.0.0.1:{self._httpd.port}"
 
     @property
     def api_url(self) -> str:

@@ -569,6 +569,9 @@ class FakeTelegramAPI:
         with self._lock:
             self._lock.notify_all()
         httpd.shutdown()
+        # Woken long polls and hangs answer (or drop) before their connections are closed:
+        # otherwise a long poll's empty answer could be cut off under load.
+        httpd.wait_answered(timeout=5.0)
         httpd.close_connections()
         httpd.join_handlers(timeout=5.0)
         httpd.server_close()
@@ -938,7 +941,26 @@ class _HTTPServer(ThreadingHTTPServer):
         self._tracked_lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._handler_threads: set[threading.Thread] = set()
+        self._answering = 0  # requests read and not yet answered
+        self._answered = threading.Condition(self._tracked_lock)
         super().__init__(address, handler)
+
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[None]:
+        """Count a request as in progress until its answer is written (or dropped)."""
+        with self._tracked_lock:
+            self._answering += 1
+        try:
+            yield
+        finally:
+            with self._answered:
+                self._answering -= 1
+                self._answered.notify_all()
+
+    def wait_answered(self, timeout: float) -> None:
+        """Wait until every request in progress has its answer written (at most `timeout`)."""
+        with self._answered:
+            self._answered.wait_for(lambda: self._answering == 0, timeout)
 
     def get_request(self) -> tuple[socket.socket, Any]:
         request, address = super().get_request()
@@ -1004,6 +1026,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     def _dispatch(self) -> None:
+        with self.server.answering():
+            self._answer()
+
+    def _answer(self) -> None:
         api = self.server.api
         try:
             parts = urlsplit(self.path)
