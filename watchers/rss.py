@@ -15,10 +15,10 @@ Policy:
   items, seconds for a 10 MiB one. A small body (at most `INLINE_MAX_BYTES` and
   `INLINE_MAX_TAGS` "<", about 50 ms of parsing) is parsed right here, on the event loop;
   a bigger one in a worker thread, so it does not stall commands and deliveries: one thread
-  for the whole process. Handing every feed to the
-  thread would cost 10-15% more CPU per cold poll (the event loop and the parser fight for
-  the GIL; tests/bench/bench_poll.py), and more threads would not parse faster (pure Python
-  under the GIL), only interleave documents, at 10-25% more CPU and more memory.
+  for the whole process. Handing every feed to the thread would cost 10-15% more CPU per
+  cold poll (the event loop and the parser take turns at the GIL; tests/bench/bench_poll.py),
+  and more threads would not parse faster (pure Python under the GIL), only interleave
+  documents, at 10-25% more CPU and more memory.
 - At most `MAX_IN_FLIGHT` polls per client are between their request and their parsed
   items; the others wait their turn before their fetch deadline starts. This bounds the
   bodies waiting for the parser (memory) and the requests in httpx's pool, which does work
