@@ -240,6 +240,18 @@ class _Validator(FlightChecks):
             found.append((index, entry, name))
         return found
 
+    def kind(
+        self, entry: dict[str, Any], kinds: Mapping[str, Any], path: KeyPath, where: str
+    ) -> str | None:
+        """The entry's `kind` when it is one of `kinds`; else report it and return None."""
+        kind = entry.get("kind")
+        if isinstance(kind, str) and kind in kinds:
+            return kind
+        what = "kind is missing" if kind is None else f'unknown kind "{kind}"'
+        supported = ", ".join(kinds)
+        self.problem((*path, "kind"), f"{where}.kind", f"{what} (supported: {supported})")
+        return None
+
     def ident(self, entry: dict[str, Any], path: KeyPath, where: str, seen: set[str]) -> str | None:
         ident = entry.get("id")
         if ident is None:
@@ -260,11 +272,8 @@ class _Validator(FlightChecks):
         for index, entry, where in self.entries(value, "sources"):
             path: KeyPath = ("sources", index)
             ident = self.ident(entry, path, where, seen)
-            kind = entry.get("kind")
-            if kind not in SOURCE_KEYS:
-                what = "kind is missing" if kind is None else f'unknown kind "{kind}"'
-                supported = ", ".join(SOURCE_KEYS)
-                self.problem((*path, "kind"), f"{where}.kind", f"{what} (supported: {supported})")
+            kind = self.kind(entry, SOURCE_KEYS, path, where)
+            if kind is None:
                 continue
             if ident is not None:
                 self.declared_sources[ident] = kind
@@ -325,11 +334,8 @@ class _Validator(FlightChecks):
         for index, entry, where in self.entries(value, "rules"):
             path: KeyPath = ("rules", index)
             ident = self.ident(entry, path, where, seen)
-            kind = entry.get("kind")
-            if kind not in RULE_KEYS:
-                what = "kind is missing" if kind is None else f'unknown kind "{kind}"'
-                supported = ", ".join(RULE_KEYS)
-                self.problem((*path, "kind"), f"{where}.kind", f"{what} (supported: {supported})")
+            kind = self.kind(entry, RULE_KEYS, path, where)
+            if kind is None:
                 continue
             self.unknown_keys(entry, RULE_KEYS[kind], path, where)
             channel = self.channel(entry.get("channel"), channels, (*path, "channel"), where)

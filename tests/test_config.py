@@ -155,6 +155,11 @@ def test_every_problem_is_reported_with_file_line_and_key() -> None:
             "rules.toml:8: sources.s2.kind: kind is missing (supported: rss, opensky, adsb)",
         ),
         (
+            '[[sources]]\nid = "s2"\nkind = ["rss"]\nurl = "https://example.org"',
+            "rules.toml:10: sources.s2.kind: unknown kind \"['rss']\" (supported: rss, opensky, "
+            "adsb)",
+        ),
+        (
             "[channels.other]\nchat_id = 12.5",
             "rules.toml:9: channels.other.chat_id: must be an integer or @name",
         ),
