@@ -37,9 +37,11 @@ def subcommands() -> dict[str, list[str]]:
 def test_first_screen_has_install_and_test_commands() -> None:
     """The two commands a newcomer needs are in the first 20 lines."""
     head = "\n".join(README.splitlines()[:20])
-    assert 'pip install -e ".[test]" && vedette run' in head
-    assert ".ci/check" in head
-    assert ".ci/check" in (ROOT / ".ci" / "run").read_text()
+    assert "pip install -e . && vedette run" in head
+    assert "Python 3.11" in head
+    assert 'pip install -e ".[test]" && .ci/check' in head
+    ci_run = (ROOT / ".ci" / "run").read_text()
+    assert 'pip install -e ".[test]" && .ci/check' in ci_run
 
 
 @pytest.mark.parametrize(("command", "options"), sorted(subcommands().items()))
