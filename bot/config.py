@@ -58,7 +58,26 @@ __all__ = [
 ID_PATTERN = re.compile(r"^[a-z0-9_-]+$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_DURATION = 365_000 * 86400.0  # about 1000 years: dates stay computable (year ≤ 9999)
 SHORT_REMOTE_INTERVAL = 60.0
+# The placeholder chat id of the README and the shipped rules.toml.
+EXAMPLE_CHAT_ID = -1001234567890
+# Per source kind: the longest sensible `every`, and what happens beyond it.
+LONG_INTERVALS = {
+    "rss": (
+        86400.0,
+        "a feed lists only its latest items; polled less than daily, it can miss some",
+    ),
+    "opensky": (
+        86400.0,
+        "OpenSky adds each day's flights overnight; polled less than daily, route alerts come late",
+    ),
+    "adsb": (
+        3600.0,
+        "an aircraft is seen only while it flies; polled less than hourly, flights are missed",
+    ),
+}
+BOM = "\ufeff"
 
 
 def parse_duration(text: str) -> float:
@@ -69,6 +88,8 @@ def parse_duration(text: str) -> float:
     seconds = float(match.group(1)) * _UNITS[match.group(2)]
     if seconds <= 0:
         raise ValueError(f'duration "{text}" must be positive')
+    if not seconds <= MAX_DURATION:  # also catches inf, from hundreds of digits
+        raise ValueError(f'duration "{text}" is too long (at most "{MAX_DURATION // 86400:.0f}d")')
     return seconds
 
 
@@ -76,16 +97,39 @@ def load_config(path: str | Path) -> Config:
     """Read and validate a configuration file; raises `ConfigError` listing every problem."""
     name = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        raw = Path(path).read_bytes()
     except FileNotFoundError as exc:
-        raise ConfigError([Problem(name, 1, "file", "not found")]) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([Problem(name, 1, "file", f"cannot read: {exc}")]) from exc
+        directory = Path(path).absolute().parent
+        raise ConfigError(
+            [
+                Problem(
+                    name,
+                    0,
+                    "file",
+                    f"not found in {directory}; name your rules file with --config or "
+                    "VEDETTE_CONFIG, or write an example one with `vedette init`",
+                )
+            ]
+        ) from exc
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigError([Problem(name, 0, "file", f"cannot read: {reason}")]) from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        start = raw.rfind(b"\n", 0, exc.start) + 1
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = len(raw[start : exc.start].decode("utf-8")) + 1
+        what = f"column {column}: byte 0x{raw[exc.start]:02x} is not UTF-8; save the file as UTF-8"
+        raise ConfigError([Problem(name, line, "file", what)]) from exc
     return parse_config(text, name)
 
 
 def parse_config(text: str, name: str = "rules.toml") -> Config:
-    """Validate configuration text; `name` is used in error messages."""
+    """Validate configuration text; `name` is used in error messages.
+
+    A byte-order mark at the start (as Windows Notepad writes) is ignored."""
+    text = text.removeprefix(BOM)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -93,7 +137,21 @@ def parse_config(text: str, name: str = "rules.toml") -> Config:
         line = int(found.group(1)) if found else 1
         message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
         raise ConfigError([Problem(name, line, "toml", message)]) from exc
+    except RecursionError as exc:  # tomllib recurses once per level of nested arrays/tables
+        line = _deepest_line(text)
+        raise ConfigError([Problem(name, line, "toml", "values nested too deeply")]) from exc
     return _Validator(name, text).config(data)
+
+
+def _deepest_line(text: str) -> int:
+    """The line where brackets and braces are nested deepest (roughly: strings not skipped)."""
+    depth, deepest, line = 0, -1, 1
+    for number, content in enumerate(text.splitlines(), start=1):
+        for char in content:
+            depth += (char in "[{") - (char in "]}")
+            if depth > deepest:
+                deepest, line = depth, number
+    return line
 
 
 class _Validator(FlightChecks):
@@ -118,14 +176,22 @@ class _Validator(FlightChecks):
         storage = self.storage(data.get("storage", {}))
         sources = self.sources(data.get("sources", []))
         rules = self.rules(data.get("rules", []), channels)
+        if not sources and not self.problems:  # an empty file, or the wrong one
+            self.problems.append(
+                Problem(
+                    self.name,
+                    0,
+                    "sources",
+                    "no [[sources]], so there is nothing to watch; add a feed or a flight"
+                    ' source (see the README, "rules.toml")',
+                )
+            )
         if self.problems:
             self.problems.sort(key=lambda p: p.line)
             raise ConfigError(self.problems)
         sources = extend_history(sources, [r for r in rules if isinstance(r, RouteRule)])
         self.warn_uncovered_routes(sources, rules)
-        if not sources:
-            self.warnings.append(f"{self.name}: no [[sources]]: nothing will be watched")
-        elif not rules:
+        if not rules:  # sources alone still record items and flights (for `/route`)
             self.warnings.append(f"{self.name}: no [[rules]]: nothing will ever alert")
         return Config(
             self.name,
@@ -222,6 +288,12 @@ class _Validator(FlightChecks):
                 )
             else:
                 channels[name] = Channel(name, chat_id)
+                if chat_id == EXAMPLE_CHAT_ID:
+                    self.warnings.append(
+                        f"{self.name}:{line_of(self.lines, (*path, 'chat_id'))}: {where}.chat_id: "
+                        f"{chat_id} is the example id from the README; set your channel's id"
+                        ' (see the README, "Telegram setup")'
+                    )
         return channels
 
     def entries(self, value: Any, section: str) -> list[tuple[int, dict[str, Any], str]]:
@@ -269,6 +341,7 @@ class _Validator(FlightChecks):
     def sources(self, value: Any) -> list[Source]:
         sources: list[Source] = []
         seen: set[str] = set()
+        urls: dict[str, str] = {}  # feed URL (as compared) -> the first source with it
         for index, entry, where in self.entries(value, "sources"):
             path: KeyPath = ("sources", index)
             ident = self.ident(entry, path, where, seen)
@@ -287,7 +360,25 @@ class _Validator(FlightChecks):
                 source = self.adsb_source(ident, entry, path, where)
             if source is not None:
                 sources.append(source)
+                self.warn_long_interval(source, entry.get("every"), path, where)
+                if isinstance(source, RssSource):
+                    first = urls.setdefault(_same_feed(source.url), where)
+                    if first != where:
+                        self.warnings.append(
+                            f"{self.name}:{line_of(self.lines, (*path, 'url'))}: {where}.url: "
+                            f"the same feed as {first}: it would be fetched twice; keep one"
+                            " source (a rule watches every news source unless it lists sources)"
+                        )
         return sources
+
+    def warn_long_interval(self, source: Source, written: Any, path: KeyPath, where: str) -> None:
+        """Warn about an `every` so long that the source would miss what it is there for."""
+        longest, why = LONG_INTERVALS[source.kind]
+        if source.every > longest:
+            self.warnings.append(
+                f"{self.name}:{line_of(self.lines, (*path, 'every'))}: {where}.every: "
+                f'"{written}" is a very long interval: {why}'
+            )
 
     def rss_source(
         self, ident: str | None, entry: dict[str, Any], path: KeyPath, where: str
@@ -309,7 +400,12 @@ class _Validator(FlightChecks):
         if not isinstance(value, str) or not _is_http_url(value):
             self.problem(path, where, "must be an http(s) URL")
             return None
-        return value.rstrip("/")
+        return value  # exactly as written: "/feed/" and "/feed" are different resources
+
+    def base_url(self, value: Any, path: KeyPath, where: str) -> str | None:
+        """An API's base URL, which paths are appended to: without its trailing slash."""
+        url = self.url(value, path, where)
+        return None if url is None else url.rstrip("/")
 
     def warn_short_interval(self, url: str, every: float, path: KeyPath, where: str) -> None:
         if every < SHORT_REMOTE_INTERVAL and not _is_local(url):
@@ -382,11 +478,15 @@ class _Validator(FlightChecks):
             self.problem(path, where, "query is missing" if value is None else "must be a string")
             return None
         try:
-            return parse_query(value)
+            query = parse_query(value)
         except QueryError as exc:
             line, column = self.query_position(path, value, exc.column)
             self.problems.append(Problem(self.name, line, where, f"column {column}: {exc.message}"))
             return None
+        for at, note in query.punctuation_notes():
+            line, column = self.query_position(path, value, at)
+            self.warnings.append(f"{self.name}:{line}: {where}: column {column}: {note}")
+        return query
 
     def query_position(self, path: KeyPath, value: str, column: int) -> tuple[int, int]:
         """The file line and column of a position in a (possibly multi-line) query string."""
@@ -431,6 +531,12 @@ def _type_name(value: Any) -> str:
 def _is_http_url(url: str) -> bool:
     parts = urlsplit(url)
     return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _same_feed(url: str) -> str:
+    """A feed URL as compared for duplicates: scheme and host are case-insensitive."""
+    parts = urlsplit(url)
+    return parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()).geturl()
 
 
 def _is_local(url: str) -> bool:

@@ -65,18 +65,20 @@ class FlightChecks:
         if codes is None:
             return None
         found: list[str] = []
-        for code in codes:
+        unknown = False
+        for code in codes:  # every unknown code is reported, not just the first
             airport = resolve(code)
             if airport is None:
+                unknown = True
                 self.problem(
                     path,
                     where,
                     f'unknown airport code "{code}" '
                     "(use an IATA code like BEN or an ICAO code like HLLB)",
                 )
-                return None
-            found.append(airport.icao)
-        return tuple(dict.fromkeys(found))
+            else:
+                found.append(airport.icao)
+        return None if unknown else tuple(dict.fromkeys(found))
 
     def days(self, value: Any, path: KeyPath, where: str) -> int | None:
         seconds = self.duration(value, path, where)
@@ -93,7 +95,7 @@ class FlightChecks:
         airports = self.airports(entry.get("airports"), (*path, "airports"), f"{where}.airports")
         every = self.duration(entry.get("every", "1h"), (*path, "every"), f"{where}.every")
         lookback = self.days(entry.get("lookback", "35d"), (*path, "lookback"), f"{where}.lookback")
-        api_url = self.url(
+        api_url = self.base_url(
             entry.get("api_url", OPENSKY_API_URL), (*path, "api_url"), f"{where}.api_url"
         )
         auth_url = self.url(
@@ -113,7 +115,7 @@ class FlightChecks:
     def adsb_source(
         self, ident: str | None, entry: dict[str, Any], path: KeyPath, where: str
     ) -> AdsbSource | None:
-        api_url = self.url(
+        api_url = self.base_url(
             entry.get("api_url", DEFAULT_ADSB_URL), (*path, "api_url"), f"{where}.api_url"
         )
         every = self.duration(entry.get("every", "2m"), (*path, "every"), f"{where}.every")
@@ -144,9 +146,10 @@ class FlightChecks:
         bad = [v for v in found if not pattern.match(v)]
         if bad:
             example = "BRU8801" if key == "callsigns" else "510123"
-            self.problem(
-                (*path, key), f"{where}.{key}", f'"{bad[0]}" is not valid (like "{example}")'
-            )
+            for code in bad:
+                self.problem(
+                    (*path, key), f"{where}.{key}", f'"{code}" is not valid (like "{example}")'
+                )
             return None
         return tuple(dict.fromkeys(found))
 

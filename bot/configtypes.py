@@ -46,7 +46,7 @@ RULE_KEYS: dict[str, frozenset[str]] = {
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One thing wrong with the configuration, at a line of a file."""
+    """One thing wrong with the configuration, at a line of a file (0: the whole file)."""
 
     file: str
     line: int
@@ -54,7 +54,8 @@ class Problem:
     what: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.where}: {self.what}"
+        at = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{at}: {self.where}: {self.what}"
 
 
 class ConfigError(Exception):

@@ -22,7 +22,7 @@ from bot.queryparse import (
     Term,
     parse_query,
 )
-from bot.textnorm import normalise, words
+from bot.textnorm import joins_words, normalise, word_spans, words
 
 __all__ = [
     "And",
@@ -139,7 +139,8 @@ class Matcher:
 
     def match(self, text: str, rule_ids: Collection[str] | None = None) -> list[RuleMatch]:
         """The rules (all, or those in `rule_ids`) that match `text`, in configuration order."""
-        tokens = words(normalise(text))
+        normalised = normalise(text)
+        tokens = words(normalised)
         distinct = dict.fromkeys(tokens)
         known = self._token_atoms
         unseen = list(filterfalse(known.__contains__, distinct))
@@ -167,6 +168,7 @@ class Matcher:
         found: list[RuleMatch] = []
         forms: dict[int, tuple[str, ...]] = {}  # a term's forms, shared by the rules using it
         hit_tokens: list[str] | None = None  # the distinct tokens some word or prefix matched
+        spans: list[tuple[int, int]] | None = None  # where each token is, for phrase forms
         for index in candidates:
             rule = self._rules[index]
             if (rule_ids is None or rule.rule_id in rule_ids) and rule.predicate(present):
@@ -178,7 +180,11 @@ class Matcher:
                         term_forms = forms.get(term_id)
                         if term_forms is None:
                             pattern = self._term_words[term_id]
-                            term_forms = forms[term_id] = self._forms(tokens, hit_tokens, pattern)
+                            if len(pattern) > 1 and spans is None:
+                                spans = word_spans(normalised)
+                            term_forms = forms[term_id] = self._forms(
+                                tokens, hit_tokens, pattern, normalised, spans or []
+                            )
                         hits.append(TermHit(written, term_forms))
                 found.append(RuleMatch(rule.rule_id, tuple(hits)))
         return found
@@ -195,16 +201,24 @@ class Matcher:
 
     @staticmethod
     def _forms(
-        tokens: list[str], hit_tokens: list[str], pattern: tuple[str, ...]
+        tokens: list[str],
+        hit_tokens: list[str],
+        pattern: tuple[str, ...],
+        normalised: str,
+        spans: list[tuple[int, int]],
     ) -> tuple[str, ...]:
         """The distinct forms of the text that a present term matched, in order of appearance.
 
         `hit_tokens` are the distinct tokens that matched a word or prefix of the rules, in
-        order of appearance (every form of a prefix is among them)."""
+        order of appearance (every form of a prefix is among them). A phrase's form keeps an
+        apostrophe or hyphen between its words (`libya's east`); other gaps become a space.
+        `spans` are the tokens' positions in `normalised` (needed for phrases only)."""
         if len(pattern) > 1:
-            size = len(pattern)
-            spans = (" ".join(tokens[i : i + size]) for i in _phrase_starts(tokens, pattern))
-            return tuple(dict.fromkeys(spans))
+            found = (
+                _phrase_form(tokens, normalised, spans, i, len(pattern))
+                for i in _phrase_starts(tokens, pattern)
+            )
+            return tuple(dict.fromkeys(found))
         word = pattern[0]
         if not word.endswith("*"):
             return (word,)
@@ -244,6 +258,18 @@ def _compile(node: Node, term_ids: dict[tuple[str, ...], int]) -> _Predicate:
         first, second = rest
         return lambda present: not ids.isdisjoint(present) or first(present) or second(present)
     return lambda present: not ids.isdisjoint(present) or any(f(present) for f in rest)
+
+
+def _phrase_form(
+    tokens: list[str], normalised: str, spans: list[tuple[int, int]], start: int, size: int
+) -> str:
+    """The words tokens[start : start + size] as the text joins them, for an alert."""
+    parts = [tokens[start]]
+    for k in range(start + 1, start + size):
+        gap = normalised[spans[k - 1][1] : spans[k][0]]
+        parts.append(gap if joins_words(gap) else " ")
+        parts.append(tokens[k])
+    return "".join(parts)
 
 
 def _fits(token: str, word: str) -> bool:

@@ -4,16 +4,22 @@ Terms are words (`minsk`), prefixes (`minsk*`, at least 3 letters before the sta
 "quoted phrases" (`"eastern libya"`, `"belavia flight*"`), joined by `AND`, `OR`, `NOT` (upper
 case only) and parentheses; adjacent terms mean AND; NOT binds tighter than AND, AND tighter
 than OR. Term words are normalised like the text they match (`bot.textnorm`). Every query needs
-at least one term that must be present: `NOT x` alone is rejected.
+at least one term that must be present: `NOT x` alone is rejected. Parentheses and NOT nest at
+most `MAX_DEPTH` levels. Punctuation in a term other than an apostrophe or hyphen inside a word
+is dropped (`c++` is `c`); `Query.punctuation_notes` says which terms have some.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.textnorm import normalise, words
+from bot.textnorm import joins_words, normalise, words
 
 MIN_STEM = 3
+# Parentheses and NOT nested deeper than this are rejected: parsing, compiling and matching
+# recurse once per level, and a few hundred levels would exhaust Python's stack. With this
+# limit every accepted query is at most about 2 × MAX_DEPTH levels deep, far below it.
+MAX_DEPTH = 50
 _OPERATORS = frozenset({"AND", "OR", "NOT"})
 _TYPOGRAPHIC_QUOTES = "“”„«»"
 
@@ -88,6 +94,22 @@ class Query:
                 seen.setdefault(term.words, term)
         return tuple(seen.values())
 
+    def punctuation_notes(self) -> tuple[tuple[int, str], ...]:
+        """(column, message) for each term whose punctuation matching ignores, in query order.
+
+        `c++` is matched as the word `c` and `.net` as `net`: the term means more than it
+        says. Apostrophes and hyphens inside words (`libya's`, `al-qaeda`) are not noted:
+        text is split at them too, so they match as written."""
+        notes: dict[str, tuple[int, str]] = {}
+        for term, _ in _occurrences(self.root):
+            if term.text not in notes and _ignores_punctuation(term.text):
+                shown = " ".join(term.words)
+                notes[term.text] = (
+                    term.column,
+                    f"term '{term.text}' is matched as '{shown}': punctuation is ignored",
+                )
+        return tuple(notes.values())
+
     def anchor_terms(self) -> tuple[Term, ...]:
         """Terms of which at least one is present in every text the query matches.
 
@@ -106,6 +128,24 @@ def _anchors(node: Node) -> tuple[Term, ...]:
         return min((_anchors(c) for c in needy), key=len)
     # NOT: a text with none of the terms that count positively here cannot make it true.
     return tuple({t.words: t for t, positive in _occurrences(node) if positive}.values())
+
+
+def _ignores_punctuation(text: str) -> bool:
+    """Whether a term as written holds punctuation that matching drops (see
+    `Query.punctuation_notes`); a phrase's quotes and a prefix's final "*" are syntax."""
+    if text[:1] == '"':
+        text = text[1:-1]
+    for piece in text.split():
+        piece = normalise(piece.removesuffix("*"))
+        if words(piece) == [piece]:  # the usual case: one plain word
+            continue
+        for k, char in enumerate(piece):
+            if words(char):
+                continue
+            between = 0 < k < len(piece) - 1 and words(piece[k - 1]) and words(piece[k + 1])
+            if not (between and joins_words(char)):
+                return True
+    return False
 
 
 def _occurrences(node: Node, positive: bool = True) -> list[tuple[Term, bool]]:
@@ -257,6 +297,7 @@ class _Parser:
     def __init__(self, tokens: list[_Token]) -> None:
         self.tokens = tokens
         self.pos = 0
+        self.depth = 0  # parentheses and NOTs open around the current position
 
     def _peek(self) -> _Token | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -283,14 +324,23 @@ class _Parser:
         if token is None or token.kind in {")", "AND", "OR"}:
             raise _missing_term(after, token)
         self.pos += 1
+        if token.kind == "TERM":
+            assert token.term is not None  # noqa: S101 - TERM tokens always carry a term
+            return token.term
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            if token.kind == "(":
+                what = f"parentheses nested too deeply (at most {MAX_DEPTH})"
+            else:
+                what = f"NOT nested too deeply (at most {MAX_DEPTH} levels of NOT and parentheses)"
+            raise QueryError(what, token.column)
         if token.kind == "NOT":
-            return Not(self.parse_unary(token), token.column)
-        if token.kind == "(":
-            inner = self.parse_or(token)
+            node: Node = Not(self.parse_unary(token), token.column)
+        else:
+            node = self.parse_or(token)
             self.pos += 1  # the ")": parentheses are balanced
-            return inner
-        assert token.term is not None  # noqa: S101 - TERM tokens always carry a term
-        return token.term
+        self.depth -= 1
+        return node
 
 
 def _flatten(kind: type[And] | type[Or], parts: list[Node]) -> tuple[Node, ...]:

@@ -10,7 +10,7 @@ import html
 import re
 import unicodedata
 
-__all__ = ["normalise", "words"]
+__all__ = ["joins_words", "normalise", "word_spans", "words"]
 
 # Tags, comments and declarations as found in feed summaries; a lone "<" in prose is left
 # alone. Linear time: a match never runs past the next "<" or ">".
@@ -68,3 +68,14 @@ def normalise(text: str) -> str:
 def words(normalised: str) -> list[str]:
     """Split normalised text into its words, in order."""
     return _WORD.findall(normalised)
+
+
+def word_spans(normalised: str) -> list[tuple[int, int]]:
+    """Where each of `words(normalised)` starts and ends in `normalised`."""
+    return [m.span() for m in _WORD.finditer(normalised)]
+
+
+def joins_words(gap: str) -> bool:
+    """Whether `gap`, the text between two words, is an apostrophe or a hyphen inside a word
+    (`libya's`, `al-qaeda`): punctuation that an alert shows and a query may contain."""
+    return gap == "'" or (len(gap) == 1 and unicodedata.category(gap) == "Pd")

@@ -15,7 +15,7 @@ api_url = "http://127.0.0.1:8081/"
 admins = [123456789]
 
 [channels.main]
-chat_id = -1001234567890
+chat_id = -1009876543210
 
 [channels.public]
 chat_id = "@vedette_alerts"
@@ -357,6 +357,10 @@ def test_flight_problems(change: tuple[str, str], expected: str | None) -> None:
 
 def test_route_without_a_flight_source_warns() -> None:
     """A route rule nobody watches loads, with a warning that its count stays 0."""
-    text = '[channels.main]\nchat_id = -1\n\n[[rules]]\nid = "r"\nkind = "route"\nfrom = "BEN"\nto = "MSQ"\nwindow = "30d"\nat_least = 3\nchannel = "main"\n'
+    text = (
+        '[channels.main]\nchat_id = -1\n\n[[sources]]\nid = "s"\nkind = "rss"\n'
+        'url = "https://example.org/rss"\n\n[[rules]]\nid = "r"\nkind = "route"\nfrom = "BEN"\n'
+        'to = "MSQ"\nwindow = "30d"\nat_least = 3\nchannel = "main"\n'
+    )
     config = parse_config(text)
     assert any("rules.r: no flight source watches HLLB, UMMS" in w for w in config.warnings)

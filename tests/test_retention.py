@@ -108,13 +108,13 @@ def test_storage_report_and_status_line(store: Store) -> None:
     assert dict(report.rows)["seen_items"] == 1
     text = render_status(gather(store), START)
     line = next(line for line in text.splitlines() if line.startswith("storage: "))
-    assert "0 alerts, 1 seen items, 0 flights, 0 sightings" in line
+    assert "0 alerts, 1 seen item, 0 flights, 0 sightings" in line
     assert "kept 90d, pruned every 6h, last 3h ago (1 seen items, 0 alerts" in line
 
 
 def test_storage_settings_in_rules_toml() -> None:
     """[storage] sets retention and the pruning interval; too short a retention is an error."""
-    base = "[channels.main]\nchat_id = -1\n"
+    base = '[channels.main]\nchat_id = -1\n[[sources]]\nid = "s"\nkind = "rss"\nurl = "https://e.org/"\n'
     assert parse_config(base).storage == StorageSettings()
     config = parse_config('[storage]\nretention = "30d"\nprune_every = "1h"\n\n' + base)
     assert config.storage == StorageSettings(30 * 86400.0, 3600.0)
