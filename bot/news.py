@@ -4,14 +4,22 @@
 imperative shell around it: fetch (watchers.rss), ask the store which items are new,
 match, render, and record the poll and its alerts in one transaction.
 
-First poll: the first successful poll of a source only records what is there (unless the
-source sets `alert_existing = true`); items that appear after that alert.
+First poll: the first successful poll that lists items (an empty feed does not count) only
+records what is there, unless the source sets `alert_existing = true`; items that appear
+after that alert. A source whose URL changed (same id) gets such a silent first poll again.
+The silent poll also records which rules each item matched, so editing it later cannot
+alert for them.
+
+Edits: each item's fingerprint (`watchers.items.fingerprint`) is stored; when a known item's
+fingerprint changes, it is matched again and alerts only for the rules that never matched
+it, under a dedup key of its own (`news-edit|channel|rules|item`), so a (rule, item) pair
+alerts at most once and an item's first alert keeps its key (`news|channel|item`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -19,12 +27,13 @@ import httpx
 from bot.config import Channel, KeywordRule, RssSource
 from bot.query import Matcher, RuleMatch, TermHit
 from bot.render import render_news
-from bot.store import NewAlert, Store
+from bot.store import NewAlert, SeenItem, SourceState, Store
 from bot.timeutil import Clock
+from bot.words import plural
 from watchers.errors import RateLimited, WatcherError
-from watchers.http import FetchLimits
-from watchers.items import NewsItem
-from watchers.rss import poll_feed
+from watchers.http import FetchLimits, Validators
+from watchers.items import NewsItem, fingerprint
+from watchers.rss import PollResult, poll_feed
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +62,56 @@ def alerts_for(
     naming every rule, not one message per rule.
     """
     alerts: list[NewAlert] = []
-    if not rule_ids:
-        return alerts
-    for item in items:
-        by_channel: dict[str, list[RuleMatch]] = {}
-        for found in matcher.match(item_text(item), rule_ids):
-            by_channel.setdefault(rules[found.rule_id].channel, []).append(found)
-        for channel, found_list in by_channel.items():
-            alerts.append(_alert(item, found_list, channels[channel]))
+    for item, found in matched(items, rule_ids, matcher):
+        alerts.extend(_by_channel(item, found, rules, channels, edited=False))
     return alerts
 
 
-def _alert(item: NewsItem, found: Sequence[RuleMatch], channel: Channel) -> NewAlert:
+def matched(
+    items: Iterable[NewsItem], rule_ids: Collection[str], matcher: Matcher
+) -> list[tuple[NewsItem, list[RuleMatch]]]:
+    """Each item that at least one of `rule_ids` matches, with its matches (pure)."""
+    if not rule_ids:
+        return []
+    found = ((item, matcher.match(item_text(item), rule_ids)) for item in items)
+    return [(item, matches) for item, matches in found if matches]
+
+
+def edit_alerts(
+    found: Iterable[tuple[NewsItem, Sequence[RuleMatch]]],
+    done: Collection[tuple[str, str]],
+    rules: Mapping[str, KeywordRule],
+    channels: Mapping[str, Channel],
+) -> list[NewAlert]:
+    """The outbox rows for edited items (pure): only the matches whose (rule id, item key)
+    is not in `done` (they alerted, or were recorded silently, before)."""
+    alerts: list[NewAlert] = []
+    for item, matches in found:
+        fresh = [match for match in matches if (match.rule_id, item.key) not in done]
+        alerts.extend(_by_channel(item, fresh, rules, channels, edited=True))
+    return alerts
+
+
+def _by_channel(
+    item: NewsItem,
+    found: Sequence[RuleMatch],
+    rules: Mapping[str, KeywordRule],
+    channels: Mapping[str, Channel],
+    *,
+    edited: bool,
+) -> list[NewAlert]:
+    by_channel: dict[str, list[RuleMatch]] = {}
+    for match in found:
+        by_channel.setdefault(rules[match.rule_id].channel, []).append(match)
+    return [
+        _alert(item, matches, channels[channel], edited=edited)
+        for channel, matches in by_channel.items()
+    ]
+
+
+def _alert(
+    item: NewsItem, found: Sequence[RuleMatch], channel: Channel, *, edited: bool = False
+) -> NewAlert:
     rule_ids = tuple(match.rule_id for match in found)
     terms = list(dict.fromkeys(describe(hit) for match in found for hit in match.hits))
     rendered = render_news(
@@ -76,8 +123,13 @@ def _alert(item: NewsItem, found: Sequence[RuleMatch], channel: Channel) -> NewA
         published=item.published,
         terms=terms,
     )
+    # A first alert keeps the key it always had; an edit's alert names its (new) rules,
+    # which are never in an earlier key of the item (ids cannot hold "+" or "|").
+    dedup_key = f"news|{channel.id}|{item.key}"
+    if edited:
+        dedup_key = f"news-edit|{channel.id}|{'+'.join(sorted(rule_ids))}|{item.key}"
     return NewAlert(
-        dedup_key=f"news|{channel.id}|{item.key}",
+        dedup_key=dedup_key,
         rule_ids=rule_ids,
         source_id=item.source_id,
         item_key=item.key,
@@ -125,6 +177,9 @@ class NewsPoller:
             for source_id in rule.sources:
                 watching.setdefault(source_id, []).append(rule.id)
         self._watching = {source_id: frozenset(ids) for source_id, ids in watching.items()}
+        # What was logged per source in this run, so each is said once, not every poll.
+        self._cuts: dict[str, str] = {}
+        self._shared_warned: set[tuple[str, str]] = set()
 
     def rule_ids(self, source_id: str) -> frozenset[str]:
         """The rules that watch `source_id` (a lookup: a rule's `sources` lists every news
@@ -134,12 +189,13 @@ class NewsPoller:
     async def poll(self, source: RssSource) -> PollOutcome:
         """Fetch `source` once and record the result; never raises for a source's fault."""
         state = self.store.source_state(source.id)
+        moved = state.seeded and state.url is not None and state.url != source.url
         try:
             result = await poll_feed(
                 self.client,
                 source.id,
                 source.url,
-                state.validators,
+                Validators() if moved else state.validators,
                 now=self.clock(),
                 limits=self.limits,
             )
@@ -151,17 +207,38 @@ class NewsPoller:
             retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
             return PollOutcome(error=message, retry_after=retry_after, failures=failures)
         if state.consecutive_failures:
-            log.info("source %s recovered after %d failures", source.id, state.consecutive_failures)
+            after = plural(state.consecutive_failures, "failure")
+            log.info("source %s recovered after %s", source.id, after)
+        self._report(source.id, result)
         items = result.items or ()
-        new_keys = self.store.unseen_keys(source.id, (item.key for item in items))
-        new_items = [item for item in items if item.key in new_keys]
+        known = self.store.known_items(source.id, (item.key for item in items))
+        prints = {item.key: fingerprint(item) for item in items}
+        new_items = [item for item in items if item.key not in known]
+        edited = [item for item in items if _edited(known.get(item.key), prints[item.key])]
+        rule_ids = self.rule_ids(source.id)
         alerts: list[NewAlert] = []
-        if state.seeded or source.alert_existing:
-            alerts = alerts_for(
-                new_items, self.rule_ids(source.id), self.matcher, self.rules, self.channels
-            )
-        elif new_items:
-            log.info("source %s: first poll, %d items recorded silently", source.id, len(items))
+        quiet: dict[str, frozenset[str]] = {}
+        if (state.seeded and not moved) or source.alert_existing:
+            alerts = alerts_for(new_items, rule_ids, self.matcher, self.rules, self.channels)
+            alerts += self._edit_alerts(edited, known, rule_ids)
+        elif items:
+            # The silent first poll: what matches now never alerts, not even once edited.
+            for item, found in matched([*new_items, *edited], rule_ids, self.matcher):
+                before = known.get(item.key)
+                earlier = before.quiet_rules if before is not None else frozenset()
+                quiet[item.key] = earlier | {match.rule_id for match in found}
+            if moved:
+                log.info(
+                    "source %s: URL changed, first poll of the new URL records %s silently",
+                    source.id,
+                    plural(len(new_items), "item"),
+                )
+            elif new_items:
+                log.info(
+                    "source %s: first poll, %s recorded silently",
+                    source.id,
+                    plural(len(items), "item"),
+                )
         added = self.store.record_success(
             source.id,
             source.kind,
@@ -170,7 +247,70 @@ class NewsPoller:
             items=new_items,
             alerts=alerts,
             present=[item.key for item in items],
+            fingerprints=prints,
+            quiet=quiet,
+            seed=state.seeded or bool(items),
+            url=_url_to_store(state, source.url, moved, bool(items)),
+            bad_bytes=result.bad_bytes,
         )
         if added:
-            log.info("source %s: %d new alerts queued", source.id, added)
+            log.info("source %s: %s queued", source.id, plural(added, "new alert"))
         return PollOutcome(alerts=added)
+
+    def _edit_alerts(
+        self, edited: Sequence[NewsItem], known: Mapping[str, SeenItem], rule_ids: Collection[str]
+    ) -> list[NewAlert]:
+        """Alerts for edited items, for the rules that never matched them before."""
+        found = matched(edited, rule_ids, self.matcher)
+        if not found:
+            return []
+        done = {(rule, item.key) for item, _ in found for rule in known[item.key].quiet_rules}
+        pairs = [(m.rule_id, item.key) for item, matches in found for m in matches]
+        done |= self.store.matched_pairs(pair for pair in pairs if pair not in done)
+        return edit_alerts(found, done, self.rules, self.channels)
+
+    def _report(self, source_id: str, result: PollResult) -> None:
+        """Log what reading the document took: repaired bytes (every poll), a cap on the
+        items and guids shared by different stories (once per run and source)."""
+        if result.bad_bytes:
+            log.warning(
+                "source %s: %s replaced (the feed is not valid in the encoding it declares)",
+                source_id,
+                plural(result.bad_bytes, "bad byte"),
+            )
+        if result.kept and self._cuts.get(source_id) != result.kept:
+            self._cuts[source_id] = result.kept
+            log.info(
+                "source %s: feed has %s, read %s",
+                source_id,
+                plural(result.entries, "item"),
+                result.kept,
+            )
+        for shared in result.shared_guids:
+            if (source_id, shared.guid) not in self._shared_warned:
+                self._shared_warned.add((source_id, shared.guid))
+                log.warning(
+                    "source %s: %d items share guid %s; keyed by link instead",
+                    source_id,
+                    shared.items,
+                    shared.guid[:200],
+                )
+
+
+def _edited(seen: SeenItem | None, now: str) -> bool:
+    """True for a known item whose fingerprint changed (None: stored before fingerprints)."""
+    return seen is not None and seen.fingerprint is not None and seen.fingerprint != now
+
+
+def _url_to_store(state: SourceState, url: str, moved: bool, listed: bool) -> str | None:
+    """The URL to record as the one the source was seeded with, or None to keep it.
+
+    Recorded when this poll seeds the source or is the silent poll of a new URL (it lists
+    items), and for a source seeded before URLs were stored; a changed URL whose poll was
+    empty is not recorded, so its first poll with items is still silent.
+    """
+    if state.url == url:
+        return None
+    if listed or (state.seeded and not moved):
+        return url
+    return None

@@ -494,11 +494,14 @@ def test_fields_are_capped() -> None:
 
 
 def test_at_most_500_items_are_kept() -> None:
-    """A feed of 600 items yields its first 500."""
+    """A feed of 600 undated items numbered downwards (newest first) yields its first 500;
+    numbered upwards (oldest first), its last 500."""
     entries = [Entry(f"Item {n}", guid=f"g{n}") for n in range(600)]
-    items = parse(atom(entries), "application/atom+xml")
+    items = parse(atom(entries[::-1]), "application/atom+xml")
     assert len(items) == 500
-    assert (items[0].title, items[-1].title) == ("Item 0", "Item 499")
+    assert (items[0].title, items[-1].title) == ("Item 599", "Item 100")
+    items = parse(atom(entries), "application/atom+xml")
+    assert (items[0].title, items[-1].title) == ("Item 100", "Item 599")
 
 
 def test_pathological_html_is_handled_in_linear_time() -> None:

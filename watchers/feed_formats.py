@@ -9,20 +9,37 @@ sanitizer and relative-URI rewriting are off: every HTML field is reduced to pla
 `watchers.feed_text`, which drops what the sanitizer would (tags, comments, script, style and
 applet contents), so they would be two more HTML parses of every title, summary and content,
 nearly half of feedparser's time, for nothing.
+
+Character encodings (`decode_xml`, `decode_json`): a document that decodes in the charset it
+declares is handed on untouched, so feedparser decodes it as it always has. feedparser reads
+the charset from (RFC 3023) the HTTP Content-Type `charset` for `application/xml`,
+`application/*+xml` and `text/*` types, else the XML declaration, else the byte-order mark,
+else UTF-8; when that charset fails on a single byte, it decodes the WHOLE document in
+another one (windows-1252, then iso-8859-2), so one bad byte turns every Cyrillic title
+into mojibake. Here, when no declared charset (HTTP, XML declaration, BOM) nor UTF-8 can
+decode the document, it is decoded in the first declared one (UTF-8 if none) with each bad
+byte repaired, and feedparser gets that text as UTF-8: one character is lost, not the
+document. In UTF-8, a lone bad byte is read as windows-1252 (what a Latin-1 word pasted into
+a UTF-8 page usually is: "café" stays "café"), a cut multi-byte sequence becomes U+FFFD;
+in any other charset a bad sequence becomes U+FFFD. The number of bad bytes is reported.
+JSON is UTF-8, UTF-16 or UTF-32 (RFC 8259, detected as `json` does); the HTTP charset is
+used only when the body is not valid in the detected one.
 """
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from xml.sax import SAXParseException
 
 import feedparser
-from feedparser.encodings import convert_to_utf8
+from feedparser.encodings import convert_to_utf8, parse_content_type
 from feedparser.util import FeedParserDict
 
 from watchers.feed_dtd import EntityError, screen_entities
@@ -30,6 +47,59 @@ from watchers.feed_dtd import EntityError, screen_entities
 _BOM_AND_SPACE = b"\xef\xbb\xbf \t\r\n"
 _JSON_FEED_VERSIONS = ("https://jsonfeed.org/version/", "http://jsonfeed.org/version/")
 _HTML = re.compile(rb"<!doctype\s+html|<html[\s>]", re.IGNORECASE)
+# What feedparser reads the declared encoding with (feedparser.encodings), and the
+# declaration it writes into a document it re-encodes.
+_XML_ENCODING = re.compile(rb"""^<\?.*encoding=['"](.*?)['"].*\?>""")
+_XML_DECLARATION = re.compile(r"^<\?xml[^>]*?>")
+_UTF8_DECLARATION = "<?xml version='1.0' encoding='utf-8'?>"
+_BOMS = (
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+)
+_APPLICATION_XML = (
+    "application/xml",
+    "application/xml-dtd",
+    "application/xml-external-parsed-entity",
+)
+_REPAIR = "vedette.feed-repair"
+_repaired: ContextVar[list[int]] = ContextVar("_repaired")
+
+
+def _repair_error(exc: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: a lone bad UTF-8 byte as windows-1252, anything else U+FFFD.
+
+    Counts the bad bytes into the list set in `_repaired` by `_decode_repaired`.
+    """
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    bad = exc.object[exc.start : exc.end]
+    counter = _repaired.get(None)
+    if counter is not None:
+        counter[0] += len(bad)
+    text = "\ufffd"
+    if len(bad) == 1 and exc.encoding.replace("_", "-").lower() in ("utf-8", "utf8"):
+        before = exc.object[exc.start - 1] if exc.start else 0
+        # A lead byte right after a multi-byte character is one cut in two (a CMS that
+        # truncates Cyrillic text by bytes); any other lone byte is most likely Latin-1.
+        if not (0xC2 <= bad[0] <= 0xF4 and 0x80 <= before <= 0xBF):
+            text = bytes(bad).decode("windows-1252", "replace")
+    return text, exc.end
+
+
+codecs.register_error(_REPAIR, _repair_error)
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A document ready for its parser: `body` (unchanged, or re-encoded as UTF-8 after a
+    repair), the Content-Type to give with it, and how many bad bytes were repaired."""
+
+    body: bytes
+    content_type: str
+    bad_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +119,14 @@ class RawEntry:
     date_text: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class RawFeed:
+    """The entries of a document and the number of bad bytes repaired to read them."""
+
+    entries: list[RawEntry]
+    bad_bytes: int = 0
+
+
 class FeedFormatError(ValueError):
     """The document is not a readable feed."""
 
@@ -61,10 +139,11 @@ def is_json(body: bytes, content_type: str) -> bool:
     return head != b"<" and "json" in content_type.lower()
 
 
-def read_json_feed(body: bytes) -> list[RawEntry]:
+def read_json_feed(body: bytes, content_type: str = "") -> RawFeed:
     """Entries of a JSON Feed 1.0/1.1 document."""
+    text, bad_bytes = decode_json(body, content_type)
     try:
-        document = json.loads(body.lstrip(_BOM_AND_SPACE))
+        document = json.loads(text.lstrip(" \t\r\n\ufeff"))
     except RecursionError as exc:
         raise FeedFormatError("invalid JSON: nested too deeply") from exc
     except ValueError as exc:
@@ -75,18 +154,20 @@ def read_json_feed(body: bytes) -> list[RawEntry]:
     items = document.get("items", [])
     if not isinstance(items, list):
         raise FeedFormatError("not a feed: JSON Feed without an items list")
-    return [_json_entry(item) for item in items if isinstance(item, dict)]
+    entries = [_json_entry(item) for item in items if isinstance(item, dict)]
+    return RawFeed(entries, bad_bytes)
 
 
-def read_xml_feed(body: bytes, content_type: str) -> list[RawEntry]:
+def read_xml_feed(body: bytes, content_type: str) -> RawFeed:
     """Entries of an RSS 0.9x/1.0/2.0 or Atom document, after screening its entities."""
+    decoded = decode_xml(body, content_type)
+    body, content_type = decoded.body, decoded.content_type
     # No Content-Location: feedparser would resolve relative guids against it, and keys would
     # change when a feed moves. `watchers.feeds` resolves links against the final URL.
     headers = {"content-type": content_type} if content_type else {}
     try:
         # The screen must see the document exactly as feedparser will decode it.
-        decoded = convert_to_utf8(dict(headers), body, FeedParserDict())
-        screen_entities(decoded)
+        screen_entities(convert_to_utf8(dict(headers), body, FeedParserDict()))
         parsed = feedparser.parse(
             io.BytesIO(body),
             response_headers=headers,
@@ -107,7 +188,97 @@ def read_xml_feed(body: bytes, content_type: str) -> list[RawEntry]:
         # empty feed: with entries, a bozo document is accepted (truncated feeds).
         message = f"malformed XML and no items: {cause.getMessage()}"
         raise FeedFormatError(message) from cause
-    return entries
+    return RawFeed(entries, decoded.bad_bytes)
+
+
+def decode_xml(body: bytes, content_type: str) -> Decoded:
+    """`body` as feedparser should get it: unchanged when a declared charset or UTF-8 reads
+    it, else decoded in the declared charset with its bad bytes repaired (module docstring)."""
+    data, bom = body, ""
+    for mark, codec in _BOMS:
+        if body.startswith(mark):
+            data, bom = body[len(mark) :], codec
+            break
+    if data.isascii() and not bom:
+        return Decoded(body, content_type)
+    declared = _declared(data, bom, content_type)
+    for codec in (*declared, "utf-8"):
+        try:
+            data.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        return Decoded(body, content_type)
+    codec = declared[0] if declared else "utf-8"
+    text, bad_bytes = _decode_repaired(data, codec)
+    if _XML_DECLARATION.match(text):
+        text = _XML_DECLARATION.sub(_UTF8_DECLARATION, text, count=1)
+    mime = parse_content_type(content_type)[0] if content_type else ""
+    return Decoded(text.encode("utf-8"), f"{mime}; charset=utf-8" if mime else "", bad_bytes)
+
+
+def decode_json(body: bytes, content_type: str) -> tuple[str, int]:
+    """The text of a JSON document and the number of bad bytes repaired to read it.
+
+    The encoding is detected as `json.loads` does (UTF-8, or UTF-16/32 by BOM or by the
+    pattern of zero bytes); a body invalid in it is read in the HTTP charset when that
+    reads it, else in the detected encoding with its bad bytes repaired.
+    """
+    codec = json.detect_encoding(body)
+    try:
+        return body.decode(codec, "surrogatepass"), 0
+    except UnicodeDecodeError:
+        pass
+    charset = _known_codec(parse_content_type(content_type)[1]) if content_type else None
+    if charset is not None:
+        try:
+            return body.decode(charset), 0
+        except UnicodeDecodeError:
+            pass
+    return _decode_repaired(body, codec)
+
+
+def _declared(data: bytes, bom: str, content_type: str) -> list[str]:
+    """The charsets a document declares, most authoritative first (feedparser's order):
+    the HTTP charset (for XML and text types), the XML declaration, the byte-order mark."""
+    head = data[:1024]
+    if bom and bom != "utf-8":
+        try:
+            head = head.decode(bom, "ignore").encode("utf-8")
+        except LookupError:
+            head = b""
+    found = _XML_ENCODING.match(head)
+    mime, http_charset = parse_content_type(content_type) if content_type else ("", "")
+    xml_charset = found.group(1).decode("ascii", "replace") if found else ""
+    xml_type = mime in _APPLICATION_XML or (
+        mime.startswith("application/") and mime.endswith("+xml")
+    )
+    if not (xml_type or mime.startswith("text/")):
+        http_charset = ""  # feedparser ignores it too
+    named = (_known_codec(name) for name in (http_charset, xml_charset, bom))
+    return list(dict.fromkeys(codec for codec in named if codec is not None))
+
+
+def _known_codec(name: str) -> str | None:
+    """The codec's canonical name, or None when `name` is no text encoding Python knows
+    (`base64` is a codec, but not one that bytes can be decoded with)."""
+    if not name:
+        return None
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        return None
+    # The flag bytes.decode checks before it refuses "base64", "rot13" and the like.
+    return info.name if getattr(info, "_is_text_encoding", True) else None
+
+
+def _decode_repaired(data: bytes, codec: str) -> tuple[str, int]:
+    """`data` decoded in `codec` with every bad sequence repaired, and how many bytes were."""
+    counter = [0]
+    token = _repaired.set(counter)
+    try:
+        return data.decode(codec, _REPAIR), counter[0]
+    finally:
+        _repaired.reset(token)
 
 
 def struct_to_datetime(value: Any) -> datetime | None:

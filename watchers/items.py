@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,3 +24,11 @@ class NewsItem:
     summary: str
     content: str
     published: datetime | None
+
+
+def fingerprint(item: NewsItem) -> str:
+    """A digest of what rules match in an item (title, summary and content, as plain text
+    with whitespace collapsed): it changes when the item is edited in a way a rule could
+    see, and stays when only its link, date or markup change."""
+    text = f"{item.title}\n{item.summary}\n{item.content}"
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()

@@ -43,7 +43,7 @@ from functools import partial
 
 import httpx
 
-from watchers.feeds import parse_feed
+from watchers.feeds import SharedGuid, read_feed
 from watchers.http import DEFAULT_LIMITS, FetchLimits, Validators, fetch
 from watchers.items import NewsItem
 
@@ -58,10 +58,19 @@ _gates: weakref.WeakKeyDictionary[httpx.AsyncClient, asyncio.Semaphore] = (
 
 @dataclass(frozen=True, slots=True)
 class PollResult:
-    """`items` is None when the feed is unchanged (nothing parsed)."""
+    """`items` is None when the feed is unchanged (nothing parsed).
+
+    The rest describes the parsed document (see `watchers.feeds.FeedDocument`): how many
+    entries it has, which were read when there were more than the cap, how many bad bytes
+    were repaired, which guids different stories share.
+    """
 
     items: tuple[NewsItem, ...] | None
     validators: Validators
+    entries: int = 0
+    kept: str = ""
+    bad_bytes: int = 0
+    shared_guids: tuple[SharedGuid, ...] = ()
 
 
 async def poll_feed(
@@ -94,7 +103,7 @@ async def _poll(
     if not fetched.changed:
         return PollResult(items=None, validators=fetched.validators)
     parse = partial(
-        parse_feed,
+        read_feed,
         source_id,
         fetched.body,
         content_type=fetched.content_type,
@@ -102,10 +111,17 @@ async def _poll(
         now=now,
     )
     if parses_quickly(fetched.body):
-        items = parse()
+        feed = parse()
     else:
-        items = await asyncio.get_running_loop().run_in_executor(_PARSER, parse)
-    return PollResult(items=tuple(items), validators=fetched.validators)
+        feed = await asyncio.get_running_loop().run_in_executor(_PARSER, parse)
+    return PollResult(
+        items=feed.items,
+        validators=fetched.validators,
+        entries=feed.entries,
+        kept=feed.kept,
+        bad_bytes=feed.bad_bytes,
+        shared_guids=feed.shared_guids,
+    )
 
 
 def parses_quickly(body: bytes) -> bool:
