@@ -1,4 +1,5 @@
-"""What the admin commands beyond `/status` answer: `/recent`, `/mute`, `/unmute`, `/test`.
+"""What the admin commands beyond `/status` answer: `/recent`, `/mute`, `/unmute`, `/test`,
+`/retry`, `/pause`, `/resume`; and the channel check at start (`check_channels`).
 
 Each function takes what it needs (the store, the arguments, the current rule ids or
 channels, `now`) and returns the reply as plain text; `bot.commands` wires them to
@@ -8,17 +9,23 @@ python-telegram-bot. Replies are sent without a parse mode, so nothing needs esc
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from telegram import Bot
-from telegram.error import TelegramError
+from telegram.constants import ChatMemberStatus
+from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
 
 from bot.config import parse_duration
 from bot.configtypes import Channel
 from bot.redact import redact_secret
 from bot.store import Store, StoreError
-from bot.store_admin import RecentAlert
+from bot.store_admin import PAUSED_RECHECK, RecentAlert
+from bot.timeutil import ago
+from bot.words import plural
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +40,7 @@ TEST_TEXT = "vedette test message for channel {name}: the bot can post here (sen
 USAGE_RECENT = (
     f"Usage: /recent [N], the last N sent alerts (default {RECENT_DEFAULT}, at most {RECENT_MAX})"
 )
+USAGE_RETRY = "Usage: /retry [RULE]: send failed alerts (of RULE, or all) again"
 USAGE_MUTE = "Usage: /mute RULE DURATION, e.g. /mute {example} 6h (s, m, h or d; at most 365d)"
 USAGE_UNMUTE = "Usage: /unmute RULE, e.g. /unmute {example}"
 
@@ -57,7 +65,7 @@ def _fit(lines: Sequence[str]) -> str:
     text = ""
     for index, line in enumerate(lines):
         if len(text) + len(line) + 40 > MAX_REPLY:
-            return text + f"\n… and {len(lines) - index} more lines"
+            return text + f"\n… and {plural(len(lines) - index, 'more line')}"
         text += ("\n" if text else "") + line
     return text
 
@@ -72,11 +80,12 @@ def _rule_list(rule_ids: Sequence[str]) -> str:
 
 def recent_reply(store: Store, args: Sequence[str]) -> str:
     """`/recent [N]`: the last sent alerts, newest first, then the last few held by mutes."""
-    if len(args) > 1 or (args and not (args[0].isdigit() and 1 <= int(args[0]) <= RECENT_MAX)):
+    if len(args) > 1 or (args and not (args[0].isdigit() and int(args[0]) >= 1)):
         return USAGE_RECENT
-    limit = int(args[0]) if args else RECENT_DEFAULT
-    sent = store.recent_alerts(limit)
-    lines = ["sent alerts, newest first (UTC):"] if sent else ["no alert was sent yet"]
+    asked = int(args[0]) if args else RECENT_DEFAULT
+    sent = store.recent_alerts(min(asked, RECENT_MAX))
+    lines = [f"showing the last {RECENT_MAX} (at most {RECENT_MAX})"] if asked > RECENT_MAX else []
+    lines.append("sent alerts, newest first (UTC):" if sent else "no alert was sent yet")
     lines.extend(_alert_line(alert) for alert in sent)
     held = store.recent_muted(HELD_SHOWN)
     if held:
@@ -149,3 +158,176 @@ async def channel_test_reply(bot: Bot, channels: Mapping[str, Channel], secret: 
             outcome = redact_secret(f"failed: {exc}", secret)
         lines.append(f"{name} ({channel.chat_id}): {outcome}")
     return _fit(lines)
+
+
+def retry_reply(store: Store, args: Sequence[str], now: datetime) -> str:
+    """`/retry [RULE]`: put alerts that failed for good back in the outbox."""
+    if len(args) > 1:
+        return USAGE_RETRY
+    rule_id = args[0] if args else None
+    try:
+        count = store.retry_failed(now, rule_id)
+    except StoreError as exc:
+        log.error("/retry: %s", exc)
+        return f"could not requeue: {exc}"
+    return requeued_text(count, rule_id)
+
+
+def retry_failed_command(db_path: str, rule_id: str | None, now: datetime) -> int:
+    """`vedette retry-failed`: requeue failed alerts in the database; the exit code (0; 1
+    when there is no database or it cannot be written)."""
+    if not Path(db_path).is_file():
+        print(
+            f"vedette: no database at {db_path} (has `vedette run` used it yet?)", file=sys.stderr
+        )
+        return 1
+    try:
+        store = Store.open(db_path)
+        try:
+            count = store.retry_failed(now, rule_id)
+        finally:
+            store.close()
+    except StoreError as exc:
+        print(f"vedette: {exc}", file=sys.stderr)
+        return 1
+    print(requeued_text(count, rule_id, "by the running bot (within 30s) or the next run"))
+    return 0
+
+
+def requeued_text(count: int, rule_id: str | None, when: str = "shortly") -> str:
+    """What `/retry` and `vedette retry-failed` say."""
+    of = f" of rule {rule_id}" if rule_id else ""
+    if not count:
+        return f"no failed alerts{of} to requeue"
+    log.info("requeued %s%s", plural(count, "failed alert"), of)
+    return f"requeued {plural(count, 'failed alert')}{of}: they are sent again {when}"
+
+
+def _source_list(source_ids: Sequence[str]) -> str:
+    return ", ".join(source_ids) if source_ids else "(none configured)"
+
+
+def pause_reply(
+    store: Store, args: Sequence[str], source_ids: Sequence[str], by: int | None, now: datetime
+) -> str:
+    """`/pause SOURCE`: stop polling a configured source until `/resume` (kept on restart)."""
+    example = source_ids[0] if source_ids else "SOURCE"
+    if len(args) != 1:
+        return _fit([f"Usage: /pause SOURCE, e.g. /pause {example}", _sources_are(source_ids)])
+    source_id = args[0]
+    if source_id not in source_ids:
+        return _fit([f'unknown source "{_short(source_id, 60)}"', _sources_are(source_ids)])
+    try:
+        paused = store.pause_source(source_id, by, now)
+    except StoreError as exc:
+        log.error("/pause: %s", exc)
+        return f"could not pause {source_id}: {exc}"
+    if not paused:
+        return f"{source_id} is paused already (/resume {source_id} to poll it again)"
+    log.info("source %s paused by %s", source_id, by)
+    return (
+        f"paused {source_id}: it is not polled until /resume {source_id} "
+        "(a poll in progress finishes; the pause survives restarts)"
+    )
+
+
+def resume_reply(store: Store, args: Sequence[str], source_ids: Sequence[str]) -> str:
+    """`/resume SOURCE`: poll a paused source again."""
+    example = source_ids[0] if source_ids else "SOURCE"
+    if len(args) != 1:
+        return _fit([f"Usage: /resume SOURCE, e.g. /resume {example}", _sources_are(source_ids)])
+    source_id = args[0]
+    try:
+        resumed = store.resume_source(source_id)
+    except StoreError as exc:
+        log.error("/resume: %s", exc)
+        return f"could not resume {source_id}: {exc}"
+    if resumed:
+        log.info("source %s resumed", source_id)
+        return f"resumed {source_id}: it is polled again within {ago(PAUSED_RECHECK)}"
+    if source_id not in source_ids:
+        return _fit([f'unknown source "{_short(source_id, 60)}"', _sources_are(source_ids)])
+    return f"{source_id} was not paused"
+
+
+def _sources_are(source_ids: Sequence[str]) -> str:
+    return f"sources: {_source_list(source_ids)}"
+
+
+def unknown_command_reply(text: str) -> str:
+    """What an admin hears for a command the bot does not have."""
+    command = text.split()[0] if text.split() else text
+    return f"unknown command {_short(command, 40)}, see /help"
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelCheck:
+    """The outcome of checking one channel at start: `ok`, and the line that says it."""
+
+    name: str
+    ok: bool
+    line: str
+
+
+async def check_channels(
+    bot: Bot, channels: Mapping[str, Channel], secret: str | None = None
+) -> list[ChannelCheck]:
+    """Check each channel with getChat, then the bot's own rights with getChatMember; log one
+    line per channel (a warning when alerts to it will fail). Never raises: a check that
+    cannot run (Telegram unreachable) is logged and skipped."""
+    checks = []
+    for name, channel in channels.items():
+        where = f"channel {name} ({channel.chat_id})"
+        try:
+            problem = await _channel_problem(bot, channel, secret)
+        except Exception as exc:  # a check never stops the start
+            why = redact_secret(f"{type(exc).__name__}: {exc}", secret)
+            check = ChannelCheck(name, True, f"{where}: could not check it: {why}")
+            log.warning("%s", check.line)
+        else:
+            if problem is None:
+                check = ChannelCheck(name, True, f"{where}: ok, the bot can post there")
+                log.info("%s", check.line)
+            else:
+                check = ChannelCheck(name, False, f"{where}: {problem}")
+                log.warning("%s", check.line)
+        checks.append(check)
+    return checks
+
+
+async def _channel_problem(bot: Bot, channel: Channel, secret: str | None) -> str | None:
+    """None when the bot can post to `channel`, else what is wrong. Raises TelegramError
+    when Telegram could not be asked."""
+    fix = "alerts to it will fail; fix chat_id in rules.toml"
+    try:
+        chat = await bot.get_chat(channel.chat_id)
+    except ChatMigrated as exc:
+        return (
+            f"the group became supergroup {exc.new_chat_id}; alerts follow it, but set "
+            f"chat_id = {exc.new_chat_id} in rules.toml"
+        )
+    except (BadRequest, Forbidden) as exc:
+        reason = redact_secret(exc.message, secret)
+        if isinstance(exc, Forbidden):
+            fix = "alerts to it will fail; add the bot to it again, allowed to post"
+        return f"{reason[:1].lower()}{reason[1:]} — {fix}"
+    if chat.type == "private":
+        return None
+    member = await bot.get_chat_member(channel.chat_id, bot.id)
+    status = member.status
+    if status in (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED):
+        return f"the bot is not a member of this {chat.type} — add it, or {fix}"
+    if chat.type == "channel":
+        if status == ChatMemberStatus.OWNER:
+            return None
+        if status != ChatMemberStatus.ADMINISTRATOR:
+            return "the bot is not an administrator of this channel — alerts to it will fail"
+        if not getattr(member, "can_post_messages", False):
+            return (
+                "the bot is an administrator without the right to post messages — "
+                "alerts to it will fail; give it 'Post messages'"
+            )
+        return None
+    if status == ChatMemberStatus.RESTRICTED and not getattr(member, "can_send_messages", True):
+        return "the bot may not send messages in this group — alerts to it will fail"
+    return None

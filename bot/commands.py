@@ -1,8 +1,9 @@
 """Telegram admin commands through python-telegram-bot: `/status`, `/recent`, `/mute`, ….
 
 Only user ids listed in `[telegram] admins` get an answer, in a private chat or a group;
-everyone else is ignored (no reply at all). An empty list means nobody. Commands read the
-current configuration (`config()`) each time, so rules and channels follow a `/reload`.
+everyone else is ignored (no reply at all). An empty list means nobody. An admin's command
+the bot does not have gets "unknown command …, see /help". Commands read the current
+configuration (`config()`) each time, so rules and channels follow a `/reload`.
 Replies are plain text (no parse mode).
 """
 
@@ -13,12 +14,22 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from telegram import BotCommand, LinkPreviewOptions, Message, Update
-from telegram.ext import Application, CommandHandler, ContextTypes, filters
+from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
 from telegram.request import HTTPXRequest
 
-from bot.admin import channel_test_reply, mute_reply, recent_reply, unmute_reply
+from bot.admin import (
+    channel_test_reply,
+    mute_reply,
+    pause_reply,
+    recent_reply,
+    resume_reply,
+    retry_reply,
+    unknown_command_reply,
+    unmute_reply,
+)
 from bot.configtypes import Config
 from bot.redact import redact_secret
+from bot.sources_report import render_sources, split_messages, stored_state
 from bot.status import gather, render_status
 from bot.store import Store
 from bot.timeutil import Clock
@@ -27,9 +38,13 @@ log = logging.getLogger(__name__)
 
 COMMANDS = (
     ("status", "health of sources and the outbox"),
+    ("sources", "every source with its health, every rule with its channel"),
     ("recent", "the last alerts sent, with links: /recent [N]"),
     ("mute", "hold a rule's alerts for a while: /mute RULE DURATION"),
     ("unmute", "end a mute: /unmute RULE"),
+    ("pause", "stop polling a source until /resume: /pause SOURCE"),
+    ("resume", "poll a paused source again: /resume SOURCE"),
+    ("retry", "send alerts that failed for good again: /retry [RULE]"),
     ("test", "send a test message to every channel"),
     ("reload", "re-read rules.toml (keeps the old one if invalid)"),
     ("help", "list the commands"),
@@ -45,6 +60,7 @@ class TelegramTimeouts:
     read: float = 15.0
     write: float = 15.0
     poll: float = 20.0
+    read_cap: float | None = None  # a send after a timeout waits longer, up to this (4 × read)
 
 
 class AdminFilter(filters.MessageFilter):
@@ -70,12 +86,14 @@ def build_application(
     timeouts: TelegramTimeouts | None = None,
     config: Callable[[], Config] | None = None,
     reload: Callable[[], Awaitable[str]] | None = None,
+    wake: Callable[[], None] | None = None,
 ) -> Application:  # type: ignore[type-arg]
     """A PTB Application talking to `{api_url}/bot{token}/…`, with the admin commands.
 
     `config` returns the configuration in force (read at each command: rule ids for
     `/mute`, channels for `/test`, sources for `/status`); `reload` re-reads it and returns
-    what to tell the admin (without it, `/reload` says reloading is not available).
+    what to tell the admin (without it, `/reload` says reloading is not available); `wake`
+    tells the dispatcher that `/retry` queued rows.
     """
     timeouts = timeouts or TelegramTimeouts()
     request = HTTPXRequest(
@@ -109,6 +127,10 @@ def build_application(
     def rule_ids() -> list[str]:
         conf = current()
         return [rule.id for rule in conf.rules] if conf is not None else []
+
+    def source_ids() -> list[str]:
+        conf = current()
+        return [s.id for s in conf.sources] if conf is not None else list(configured_sources)
 
     async def reply(update: Update, text: str) -> None:
         if update.effective_message is not None:
@@ -161,6 +183,43 @@ def build_application(
         """Reply with the list of commands."""
         await reply(update, HELP)
 
+    async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Reply with every source and rule, in as many messages as needed."""
+        conf = current()
+        if conf is None:
+            await reply(update, "the configuration is not available in this run")
+            return
+        lines = render_sources(conf, clock(), stored_state(store))
+        for text in split_messages(lines):
+            await reply(update, text)
+
+    async def pause(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Stop polling a source until /resume."""
+        text = pause_reply(store, context.args or [], source_ids(), sender(update), clock())
+        await reply(update, text)
+
+    async def resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Poll a paused source again."""
+        await reply(update, resume_reply(store, context.args or [], source_ids()))
+
+    async def retry(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Requeue alerts that failed for good."""
+        text = retry_reply(store, context.args or [], clock())
+        if wake is not None:
+            wake()
+        await reply(update, text)
+
+    async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """An admin's command that does not exist (one addressed to another bot is ignored)."""
+        message = update.effective_message
+        if message is None or not message.text:
+            return
+        command = message.text.split()[0]
+        addressed = command.partition("@")[2]
+        if addressed and addressed.lower() != (context.bot.username or "").lower():
+            return
+        await reply(update, unknown_command_reply(command.partition("@")[0]))
+
     async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log errors from handlers and polling, one line each."""
         log.warning(
@@ -176,10 +235,15 @@ def build_application(
         "unmute": unmute,
         "test": test,
         "reload": reload_,
+        "sources": sources,
+        "pause": pause,
+        "resume": resume,
+        "retry": retry,
     }
     for name, callback in handlers.items():
         app.add_handler(CommandHandler(name, callback, filters=only_admins))
     app.add_handler(CommandHandler(["help", "start"], help_, filters=only_admins))
+    app.add_handler(MessageHandler(filters.COMMAND & only_admins, unknown))  # after the others
     app.add_error_handler(on_error)
     return app
 

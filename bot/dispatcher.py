@@ -10,7 +10,14 @@ Outcome → what happens to the row (DESIGN §6 "Delivery"):
 - `BadMarkup` ("can't parse entities"): sent again at once as plain text; if plain text
   also fails that way, the row is failed.
 - `Permanent` (chat not found, bot kicked, …): the row is failed and shown in `/status`.
-- `Migrated`: the chat's unsent rows move to the new chat id; sent again at once.
+- `Migrated`: the chat's unsent rows move to the new chat id, and the migration is remembered
+  (rules.toml may still name the old id); sent again at once.
+
+A row's channel is resolved to a chat id when it is sent, not when it was queued: the
+`channels` provider returns the configuration in force (it follows reloads), then Telegram's
+group → supergroup migrations are followed. Rows of a channel that is no longer configured
+stay pending (never dropped, never sent to the chat id they were queued with), with one log
+line per channel, until the channel is configured again.
 
 A row is 'sending' only while its request is in flight. If the process dies then, the row
 is sent again at the next start (`Store.recover_inflight`): delivery is at least once.
@@ -23,9 +30,11 @@ import contextlib
 import logging
 import random
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from bot.configtypes import Channel
 from bot.sinks import (
     BadMarkup,
     Message,
@@ -36,8 +45,9 @@ from bot.sinks import (
     Sink,
     Transient,
 )
-from bot.store import OutboxRow, Store, StoreError
+from bot.store import DueGroup, OutboxRow, Store, StoreError
 from bot.timeutil import Clock, from_iso, utcnow
+from bot.words import plural
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +107,15 @@ class Dispatcher:
         clock: Clock = utcnow,
         limits: Limits | None = None,
         rng: random.Random | None = None,
+        channels: Callable[[], Mapping[str, Channel]] | None = None,
     ) -> None:
+        """`channels` returns the channels configured now (None: send each row to the chat
+        id it was queued with, as tests of the sender alone do)."""
         self.store = store
         self.sink = sink
+        self.channels = channels
+        self.unconfigured: dict[str, int] = {}  # channel → unsent rows, when last noticed
+        self._migrations: dict[int | str, int | str] | None = None
         self.clock = clock
         self.limits = limits or Limits()
         self.pacer = Pacer(self.limits)
@@ -122,19 +138,67 @@ class Dispatcher:
         if now < self.paused_until:
             return None, self.paused_until - now
         wait: float | None = None
-        for chat, first_id in self.store.due_chats(self.clock()):
+        configured = self.channels() if self.channels is not None else None
+        stuck: set[str] = set()
+        for group in self.store.due_groups(self.clock()):
+            chat = self._resolve(group, configured)
+            if chat is None:
+                stuck.add(group.channel)
+                continue
             ready = self.pacer.ready_at(chat, now)
             if ready <= now:
-                row = self.store.claim(first_id)
+                row = self.store.claim(group.first_id, chat)
                 if row is not None:
                     return row, None
             else:
                 wait = ready - now if wait is None else min(wait, ready - now)
+        self._note_unconfigured(stuck, configured)
         if wait is None:
-            due = self.store.next_due_at()
+            due = self.store.next_due_at(skip_channels=stuck)
             if due is not None:
                 wait = max(0.0, from_iso(due).timestamp() - now)
         return None, wait
+
+    def _resolve(
+        self, group: DueGroup, configured: Mapping[str, Channel] | None
+    ) -> int | str | None:
+        """Where `group`'s rows go now: the channel's configured chat id (None when the
+        channel is not configured), after Telegram's chat migrations."""
+        if configured is None:
+            chat = group.chat_id
+        else:
+            channel = configured.get(group.channel)
+            if channel is None:
+                return None
+            chat = channel.chat_id
+        if self._migrations is None:
+            self._migrations = self.store.chat_migrations()
+        seen: set[int | str] = set()
+        while chat in self._migrations and chat not in seen:
+            seen.add(chat)
+            chat = self._migrations[chat]
+        return chat
+
+    def _note_unconfigured(self, stuck: set[str], configured: Mapping[str, Channel] | None) -> None:
+        """Log once per channel that its rows wait for it to be configured again."""
+        if configured is not None:
+            for channel in [c for c in self.unconfigured if c in configured]:
+                del self.unconfigured[channel]
+                log.info("outbox: channel %s is configured again; sending its alerts", channel)
+        new = stuck - self.unconfigured.keys()
+        if not new:
+            return
+        pending = self.store.pending_by_channel()
+        for channel in sorted(new):
+            count = pending.get(channel, 0)
+            self.unconfigured[channel] = count
+            log.warning(
+                "outbox: channel %s is not in the configuration any more; %s to it stay "
+                "pending until a [channels.%s] table is back in rules.toml",
+                channel,
+                plural(count, "alert"),
+                channel,
+            )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send rows as they become due until `stop` is set."""
@@ -209,7 +273,7 @@ class Dispatcher:
                 self.store.mark_sent(row.id, now, message_id)
                 self.pacer.record(row.chat_id, now.timestamp())
                 self.transient_streak = 0
-                log.info("outbox #%d: delivered to %s", row.id, row.chat_id)
+                log.info("outbox #%d: delivered to %s (%s)", row.id, row.channel, row.chat_id)
             case RetryLater(seconds=seconds, error=error):
                 self.pacer.record(row.chat_id, now.timestamp())
                 pause = seconds + self.rng.uniform(0.0, 1.0)
@@ -232,12 +296,26 @@ class Dispatcher:
                 log.warning("outbox #%d: %s; resending as plain text", row.id, error)
             case BadMarkup(error=error) | Permanent(error=error):
                 self.store.mark_failed(row.id, error)
-                log.error("outbox #%d to %s failed for good: %s", row.id, row.chat_id, error)
+                log.error(
+                    "outbox #%d to %s (%s) failed for good: %s; once fixed (e.g. chat_id in "
+                    "rules.toml), /retry or `vedette retry-failed` sends it again",
+                    row.id,
+                    row.channel or "?",
+                    row.chat_id,
+                    error,
+                )
             case Migrated(new_chat_id=new_chat_id, error=error):
                 self.store.release(row.id, now, error=error)
-                moved = self.store.migrate_chat(row.chat_id, new_chat_id)
+                moved = self.store.migrate_chat(row.chat_id, new_chat_id, now)
+                self._migrations = None  # read again, with this one
                 log.warning(
-                    "chat %s became %s; %d unsent alerts moved", row.chat_id, new_chat_id, moved
+                    "chat %s of channel %s became supergroup %s; %s moved there "
+                    "(set chat_id = %s in rules.toml)",
+                    row.chat_id,
+                    row.channel or "?",
+                    new_chat_id,
+                    plural(moved, "unsent alert"),
+                    new_chat_id,
                 )
             case _:
                 self.store.release(row.id, now, error=f"unexpected outcome {outcome!r}")

@@ -1,4 +1,5 @@
-"""The admin half of the store: rule mutes, the alerts they held back, recent deliveries.
+"""The admin half of the store: rule mutes, the alerts they held back, recent deliveries,
+paused sources.
 
 A mixin of `bot.store.Store` (same connection, same `BEGIN IMMEDIATE` writes).
 
@@ -7,6 +8,8 @@ A mixin of `bot.store.Store` (same connection, same `BEGIN IMMEDIATE` writes).
   have enqueued it, and is never sent, not even after `/unmute`. An alert that an unmuted
   rule also wants is sent as usual. An expired mute stops applying at once; its row is
   deleted at the next `/mute` or `/unmute`.
+- **Paused sources** (`/pause SOURCE`): a row in `paused_sources`; the runner skips the
+  source's polls while it is there (checked each cycle), across restarts, until `/resume`.
 - Times are stored as `bot.timeutil.iso` writes them (fixed-width UTC), so they compare as
   text.
 """
@@ -26,6 +29,8 @@ from bot.timeutil import from_iso, iso
 
 if TYPE_CHECKING:
     from bot.store import NewAlert
+
+PAUSED_RECHECK = 30.0  # seconds between two looks at a paused source's row
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +168,45 @@ class AdminRecords:
             (limit,),
         ).fetchall()
         return _recent(rows)
+
+    def pause_source(self, source_id: str, by: int | None, now: datetime) -> bool:
+        """Pause polling of `source_id` (kept across restarts); False if it was paused."""
+        with self._write() as conn:
+            return (
+                conn.execute(
+                    "INSERT INTO paused_sources (source_id, paused_at, paused_by) "
+                    "VALUES (?, ?, ?) ON CONFLICT (source_id) DO NOTHING",
+                    (source_id, iso(now), by),
+                ).rowcount
+                > 0
+            )
+
+    def resume_source(self, source_id: str) -> bool:
+        """Poll `source_id` again; False if it was not paused."""
+        with self._write() as conn:
+            return (
+                conn.execute(
+                    "DELETE FROM paused_sources WHERE source_id = ?", (source_id,)
+                ).rowcount
+                > 0
+            )
+
+    def paused_sources(self) -> dict[str, datetime]:
+        """Paused source id → since when, by id."""
+        rows = self.db.conn.execute(
+            "SELECT source_id, paused_at FROM paused_sources ORDER BY source_id"
+        )
+        return {source: from_iso(at) for source, at in rows}
+
+    def is_paused(self, source_id: str) -> bool:
+        """Whether `source_id` is paused (a read error counts as not paused: poll anyway)."""
+        try:
+            row = self.db.conn.execute(
+                "SELECT 1 FROM paused_sources WHERE source_id = ?", (source_id,)
+            ).fetchone()
+        except sqlite3.Error:
+            return False
+        return row is not None
 
     def recent_alerts(self, limit: int = 10) -> list[RecentAlert]:
         """The latest delivered outbox rows, newest first (`at` is when it was sent)."""

@@ -8,15 +8,32 @@ permanent error would be retried forever.
 
 Every error string is passed through `bot.redact`: PTB copies httpx messages, which may contain
 the request URL, and the Bot API puts the token in the URL.
+
+Two delivery rules live here because only the sink sees them:
+
+- **A slow API.** A send that times out may have been delivered, and its retry posts a copy.
+  After a timeout the next send waits twice as long for the answer (the bot's read timeout,
+  15 s by default, then 30 s, then 60 s: at most 4 × the read timeout); any answer from
+  Telegram resets it. So a Telegram that accepts messages but answers within 60 s posts at
+  most 3 copies of one alert (2 if it answers within 30 s); one that answers later than the
+  cap every time posts one copy per attempt until it answers in time.
+- **An answer PTB cannot read.** `{"ok": true, "result": …}` with a result that is not a
+  message (`"yes"`, `true`, `{}`): Telegram accepted the request, so the alert counts as
+  delivered without a message id (a warning is logged); retrying could only post a copy.
+  Only an exception raised while PTB reads the result into a Message (`de_json`) counts:
+  PTB wraps every transport failure, every non-2xx answer and unreadable JSON in a
+  `TelegramError`, and any other exception (a bug before the request) is retried as before.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import warnings
 
 from telegram import Bot, LinkPreviewOptions
+from telegram import Message as TelegramMessage
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -41,7 +58,11 @@ from bot.sinks import (
     Transient,
 )
 
+log = logging.getLogger(__name__)
+
 PARSE_ERROR_MARKER = "can't parse entities"
+DEFAULT_READ_TIMEOUT = 15.0
+READ_TIMEOUT_GROWTH = 4  # the cap, as a multiple of the read timeout
 
 # PTB 22 builds RetryAfter with a deprecation warning unless timedeltas are switched on;
 # under strict warning filters that warning would turn a 429 into a generic error.
@@ -53,10 +74,30 @@ class TelegramSink:
 
     name = "telegram"
 
-    def __init__(self, bot: Bot, *, secret: str | None = None) -> None:
-        """`secret` (the bot token) is also redacted literally from every error string."""
+    def __init__(
+        self,
+        bot: Bot,
+        *,
+        secret: str | None = None,
+        read_timeout: float | None = None,
+        read_timeout_cap: float | None = None,
+    ) -> None:
+        """`secret` (the bot token) is also redacted literally from every error string.
+
+        `read_timeout` is how long a send waits for Telegram's answer (default: the bot's
+        request's read timeout); after a timeout the next send waits twice as long, up to
+        `read_timeout_cap` (default 4 × `read_timeout`).
+        """
         self._bot = bot
         self._secret = secret
+        base = read_timeout if read_timeout is not None else bot.request.read_timeout
+        self.base_read_timeout = float(base if base is not None else DEFAULT_READ_TIMEOUT)
+        self.read_timeout_cap = (
+            read_timeout_cap
+            if read_timeout_cap is not None
+            else READ_TIMEOUT_GROWTH * self.base_read_timeout
+        )
+        self.read_timeout = self.base_read_timeout
 
     async def send(self, message: Message) -> SendOutcome:
         """Send one message; never raises for a delivery failure (see `classify`)."""
@@ -65,24 +106,64 @@ class TelegramSink:
             if message.link
             else LinkPreviewOptions(is_disabled=True)
         )
+        waited = self.read_timeout
         try:
-            if message.as_plain:
-                sent = await self._bot.send_message(
-                    message.chat_id,
-                    text=message.plain,
-                    parse_mode=None,
-                    link_preview_options=preview,
-                )
-            else:
-                sent = await self._bot.send_message(
-                    message.chat_id,
-                    text=message.html,
-                    parse_mode="HTML",
-                    link_preview_options=preview,
-                )
-        except Exception as exc:  # every failure becomes an outcome
+            sent = await self._bot.send_message(
+                message.chat_id,
+                text=message.plain if message.as_plain else message.html,
+                parse_mode=None if message.as_plain else "HTML",
+                link_preview_options=preview,
+                read_timeout=waited,
+            )
+        except TimedOut as exc:
+            self.read_timeout = min(waited * 2, self.read_timeout_cap)
+            detail = redact_secret(f"{type(exc).__name__}: {exc}", self._secret)
+            return Transient(
+                f"timed out, the message may or may not have been delivered ({detail}); "
+                f"no answer within {waited:g}s, the next attempt waits {self.read_timeout:g}s"
+            )
+        except TelegramError as exc:  # Telegram answered, or was unreachable
+            if not _unanswered(exc):
+                self.read_timeout = self.base_read_timeout
             return classify(exc, secret=self._secret)
+        except Exception as exc:
+            if not _raised_reading_the_answer(exc):  # a bug before or without an answer
+                return classify(exc, secret=self._secret)
+            self.read_timeout = self.base_read_timeout  # an ok:true answer, not a message
+            return self._accepted_unreadable(message, f"{type(exc).__name__}: {exc}")
+        self.read_timeout = self.base_read_timeout
+        if not isinstance(sent, TelegramMessage):
+            return self._accepted_unreadable(message, f"the result is {type(sent).__name__}")
         return Sent(sent.message_id)
+
+    def _accepted_unreadable(self, message: Message, why: str) -> Sent:
+        """Telegram said ok but its result is not a message: delivered, never retried."""
+        log.warning(
+            "outbox #%d: Telegram accepted the message but its answer is not a message (%s); "
+            "counted as delivered, without a message id, and not sent again",
+            message.outbox_id,
+            redact_secret(why, self._secret)[:200],
+        )
+        return Sent(None)
+
+
+def _raised_reading_the_answer(exc: BaseException) -> bool:
+    """True when `exc` comes from PTB turning Telegram's `ok: true` result into a Message
+    (a `de_json` frame of the telegram package is on its traceback): the request was
+    accepted. Any other exception (a bug of ours, before any answer) is not a delivery."""
+    frame = exc.__traceback__
+    while frame is not None:
+        code = frame.tb_frame.f_code
+        if code.co_name == "de_json" and f"{os.sep}telegram{os.sep}" in code.co_filename:
+            return True
+        frame = frame.tb_next
+    return False
+
+
+def _unanswered(exc: Exception) -> bool:
+    """True for a bare `NetworkError`: a transport failure (refused, reset) or a 5xx, after
+    which the longer wait stays; Telegram's own answers (400, 403, 429, …) reset it."""
+    return type(exc) is NetworkError
 
 
 def classify(exc: Exception, *, secret: str | None = None) -> SendOutcome:

@@ -56,6 +56,8 @@ FAULT_KINDS = frozenset(
         "migrate",
         "hang",
         "drop",
+        "slow",
+        "ok_result",
     }
 )
 
@@ -499,6 +501,39 @@ def _error(code: int, description: str, parameters: dict[str, Any] | None = None
     return _Reply(code, json.dumps(envelope).encode())
 
 
+_ADMIN_RIGHTS = (
+    "can_be_edited",
+    "is_anonymous",
+    "can_manage_chat",
+    "can_delete_messages",
+    "can_manage_video_chats",
+    "can_restrict_members",
+    "can_promote_members",
+    "can_change_info",
+    "can_invite_users",
+    "can_post_stories",
+    "can_edit_stories",
+    "can_delete_stories",
+)
+_RESTRICTED_RIGHTS = (
+    "can_send_messages",
+    "can_send_audios",
+    "can_send_documents",
+    "can_send_photos",
+    "can_send_videos",
+    "can_send_video_notes",
+    "can_send_voice_notes",
+    "can_send_polls",
+    "can_send_other_messages",
+    "can_add_web_page_previews",
+    "can_react_to_messages",
+    "can_edit_tag",
+    "can_change_info",
+    "can_invite_users",
+    "can_pin_messages",
+    "can_manage_topics",
+)
+
 _NGINX_502 = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n"
@@ -510,7 +545,8 @@ class FakeTelegramAPI:
     """A Bot API look-alike on 127.0.0.1; see the module docstring.
 
     Public state (read it from tests; lists only grow): `sent`, `violations`, `calls`,
-    `commands`, `chats` (writable set of known chat ids and "@usernames"),
+    `commands`, `chats` (writable set of known chat ids and "@usernames"), `bot_members`
+    (the bot's own `ChatMember` per chat, for getChatMember; see `set_bot_member`),
     `rate_limit_per_chat` (None, or (messages, seconds) per chat for sendMessage).
     `nodelay` sets TCP_NODELAY on every connection, as api.telegram.org does (the
     benchmarks; without it each answer may wait 40 ms for the client's delayed ACK).
@@ -543,6 +579,7 @@ class FakeTelegramAPI:
         self._next_update_id = 1
         self._next_message_id = 1
         self._chat_types: dict[ChatId, str] = {}
+        self.bot_members: dict[ChatId, dict[str, Any]] = {}
         self._recent: dict[ChatId, deque[float]] = {}
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -606,7 +643,11 @@ class FakeTelegramAPI:
 
         Kinds: "429" (retry_after=5), "500", "502" (an nginx HTML page), "chat_not_found",
         "forbidden", "parse_entities", "migrate" (migrate_to_chat_id=-1009876543210), "hang"
-        (seconds=5: hold the request, then close without answering), "drop" (close at once).
+        (seconds=5: hold the request, then close without answering), "drop" (close at once),
+        "slow" (seconds=5: hold the request, then handle it as usual: a client that gave up
+        meanwhile still had its message accepted), "ok_result" (handle the call as usual,
+        then answer `{"ok": true, "result": result}` with result="yes" or the one given: an
+        accepted call whose answer is not what the spec says).
         `description=` overrides the error text of the 4xx kinds.
         """
         if kind not in FAULT_KINDS:
@@ -636,6 +677,15 @@ class FakeTelegramAPI:
         with self._lock:
             self.rate_limit_per_chat = limit
             self._recent.clear()
+
+    def set_bot_member(self, chat_id: ChatId, status: str, **rights: bool) -> None:
+        """The bot's status in `chat_id` as getChatMember reports it: "administrator" (with
+        rights such as `can_post_messages=False`), "member", "restricted"
+        (`can_send_messages=False`), "left" or "kicked" ("kicked" also makes getChat answer
+        403). By default the bot is an administrator that may post in a known channel and a
+        member of a known group."""
+        with self._lock:
+            self.bot_members[chat_id] = {"status": status, **rights}
 
     # ── updates and inspection ──
 
@@ -720,12 +770,16 @@ class FakeTelegramAPI:
         with self._lock:
             self.calls.append(Call(method, params))
             fault = self._take_fault(method)
-        if fault is not None:
+        if fault is not None and fault.kind == "slow":
+            self._closing.wait(float(fault.params.get("seconds", 5.0)))
+        elif fault is not None and fault.kind != "ok_result":
             return self._inject(fault)
         handler = getattr(self, f"_api_{method.lower()}", None)
         if handler is None:
             return _ok(True)
         reply: _Reply = handler(params)
+        if fault is not None and fault.kind == "ok_result" and reply.status == 200:
+            return _ok(fault.params.get("result", "yes"))
         return reply
 
     def _take_fault(self, method: str) -> _Fault | None:
@@ -888,6 +942,60 @@ class FakeTelegramAPI:
             result["from"] = self._me()
         if parsed.entities:
             result["entities"] = list(parsed.entities)
+        return _ok(result)
+
+    def _api_getchat(self, params: dict[str, Any]) -> _Reply:
+        with self._lock:
+            known = self._known_chat(params["chat_id"])
+            member = self.bot_members.get(known) if known is not None else None
+        if known is None:
+            return _error(400, "Bad Request: chat not found")
+        chat = self._chat_object(known)
+        if member is not None and member["status"] == "kicked":
+            return _error(403, f"Forbidden: bot was kicked from the {chat['type']} chat")
+        gifts = dict.fromkeys(
+            (
+                "unlimited_gifts",
+                "limited_gifts",
+                "unique_gifts",
+                "premium_subscription",
+                "gifts_from_channels",
+            ),
+            False,
+        )
+        info = {**chat, "accent_color_id": 0, "max_reaction_count": 11}
+        return _ok({**info, "accepted_gift_types": gifts})
+
+    def _api_getchatmember(self, params: dict[str, Any]) -> _Reply:
+        with self._lock:
+            known = self._known_chat(params["chat_id"])
+            member = self.bot_members.get(known) if known is not None else None
+        if known is None:
+            return _error(400, "Bad Request: chat not found")
+        user_id = params["user_id"]
+        user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": f"User {user_id}"}
+        if user_id == self.bot_id:
+            user = {k: v for k, v in self._me().items() if k in ("id", "is_bot", "first_name")}
+            user["username"] = self._me()["username"]
+        chat_type = self._chat_object(known)["type"]
+        if user_id != self.bot_id:
+            member = {"status": "member"}
+        elif member is None:
+            member = {"status": "administrator" if chat_type == "channel" else "member"}
+        status = member["status"]
+        rights = {k: v for k, v in member.items() if k != "status"}
+        result: dict[str, Any] = {"status": status, "user": user}
+        if status == "administrator":
+            result.update(dict.fromkeys(_ADMIN_RIGHTS, False))
+            result.update(can_manage_chat=True, can_post_messages=chat_type == "channel")
+            if chat_type != "channel":
+                del result["can_post_messages"]
+        elif status == "restricted":
+            result.update(dict.fromkeys(_RESTRICTED_RIGHTS, True))
+            result.update(is_member=True, until_date=0)
+        elif status == "kicked":
+            result["until_date"] = 0
+        result.update(rights)
         return _ok(result)
 
     def _known_chat(self, chat_id: ChatId) -> ChatId | None:
