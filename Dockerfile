@@ -53,8 +53,10 @@ RUN groupadd --gid 10001 vedette \
  && mkdir -p /config /data \
  && chown 10001:10001 /data
 COPY --from=build /opt/venv /opt/venv
-COPY rules.toml /config/rules.toml
-RUN vedette check
+# The shipped example comes from the installed package (what `pip install` users get), so a
+# wheel without it fails here.
+RUN vedette init /config/rules.toml \
+ && vedette check
 USER 10001:10001
 WORKDIR /data
 VOLUME ["/data"]

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from bot.configtypes import OpenSkySource, RouteRule
 from bot.store_flights import CoverageEntry
+from bot.words import plural
 from watchers.opensky import FlightKind
 
 BATCH_DELAY = timedelta(hours=4)
@@ -94,14 +95,14 @@ class Coverage:
         if self.unchecked:
             return "incomplete coverage: live ADS-B only, no daily flight lists"
         if self.missing:
-            return (
-                f"incomplete coverage: {len(self.missing)} of {len(self.days)} days not fetched yet"
-            )
+            total = plural(len(self.days), "day")
+            return f"incomplete coverage: {len(self.missing)} of {total} not fetched yet"
         if self.gaps:
             shown = ", ".join(d.isoformat() for d in self.gaps[:5])
             more = f" and {len(self.gaps) - 5} more" if len(self.gaps) > 5 else ""
-            return f"incomplete coverage: {len(self.gaps)} days failed ({shown}{more})"
-        return f"complete coverage ({len(self.days)} days)"
+            failed = plural(len(self.gaps), "day")
+            return f"incomplete coverage: {failed} failed ({shown}{more})"
+        return f"complete coverage ({plural(len(self.days), 'day')})"
 
 
 def route_coverage(
@@ -158,3 +159,52 @@ def coverage_of(
         elif bad:
             gaps.append(day)
     return Coverage(tuple(days), tuple(missing), tuple(gaps))
+
+
+@dataclass(frozen=True, slots=True)
+class Backfill:
+    """How many days of a source's history are fetched: each airport's departures and
+    arrivals have a good ledger row (`ok` or `empty`)."""
+
+    fetched: int
+    total: int
+
+    @property
+    def missing(self) -> int:
+        return self.total - self.fetched
+
+    @property
+    def complete(self) -> bool:
+        return self.fetched >= self.total
+
+    def describe(self) -> str:
+        """`12 of 70 days fetched, 58 to go` (or `70 days fetched` when complete)."""
+        if self.complete:
+            return f"{plural(self.total, 'day')} fetched"
+        return f"{self.fetched} of {plural(self.total, 'day')} fetched, {self.missing} to go"
+
+
+class BackfillTracker:
+    """The days of a source's history fetched so far, updated as a poll's queries finish."""
+
+    def __init__(
+        self, source: OpenSkySource, ledger: Iterable[CoverageEntry], now: datetime
+    ) -> None:
+        self.days = set(history(now, source.history_days))
+        self.expected = len(source.airports) * len(DIRECTIONS)
+        self.pairs: dict[date, set[tuple[str, str]]] = {}
+        for entry in ledger:
+            if entry.source_id == source.id and entry.status in FETCHED:
+                self.pairs.setdefault(entry.day, set()).add((entry.airport, entry.direction))
+
+    def mark(self, query: DayQuery, fetched: bool) -> None:
+        """Note a query's outcome (a failed recheck makes its day unfetched again)."""
+        pairs = self.pairs.setdefault(query.day, set())
+        if fetched:
+            pairs.add((query.airport, query.direction))
+        else:
+            pairs.discard((query.airport, query.direction))
+
+    def state(self) -> Backfill:
+        done = sum(1 for day in self.days if len(self.pairs.get(day, ())) >= self.expected)
+        return Backfill(done, len(self.days))

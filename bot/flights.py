@@ -15,6 +15,7 @@ import httpx
 
 from bot.configtypes import AdsbSource, Channel, OpenSkySource, RouteRule
 from bot.flightplan import (
+    BackfillTracker,
     Coverage,
     DayQuery,
     coverage_of,
@@ -26,7 +27,8 @@ from bot.flightplan import (
 from bot.news import PollOutcome
 from bot.routes import decide, render_route, window_text
 from bot.store import NewAlert, Store
-from bot.timeutil import Clock
+from bot.timeutil import Clock, ago
+from bot.words import plural
 from watchers.adsb import AdsbClient, RouteHint
 from watchers.errors import RateLimited, WatcherError
 from watchers.flights import Flight
@@ -39,6 +41,9 @@ log = logging.getLogger(__name__)
 _NO_VALIDATORS = Validators()
 
 FAILURES_PER_POLL = 3
+BACKFILL_DAYS = 3  # a poll that starts with this many days missing is a backfill: it logs
+LOG_EVERY_DAYS = 10  # progress every this many days fetched, and when it ends
+RETRY_AFTER_CAP = 24 * 3600.0  # as watchers.schedule caps a Retry-After
 SIGHTING_MEMORY = timedelta(hours=24)
 LEG_GAP = timedelta(minutes=45)
 
@@ -66,12 +71,22 @@ class OpenSkyPoller:
             auth_url=source.auth_url,
             clock=clock,
         )
+        # The current poll's backfill: set at its start.
+        self.backfill = BackfillTracker(source, (), clock())
+        self.backfilling = False
+        self.spent_before = 0
 
     async def poll(self) -> PollOutcome:
-        """Fetch every due day until done, rate-limited, or failing repeatedly."""
+        """Fetch every due day until done, rate-limited, or failing repeatedly; log the
+        progress of a backfill."""
         source, now = self.source, self.clock()
         oldest = history(now, source.history_days)[-1]
-        queries = due_queries(source, self.store.coverage([source.id], since=oldest), now)
+        ledger = self.store.coverage([source.id], since=oldest)
+        queries = due_queries(source, ledger, now)
+        self.backfill = BackfillTracker(source, ledger, now)
+        self.backfilling = self.backfill.state().missing >= BACKFILL_DAYS
+        self.spent_before = self.store.credits_spent(source.id)
+        logged = self.backfill.state().fetched
         new_flights = spent = 0
         credits_left: int | None = None
         errors: list[str] = []
@@ -84,11 +99,13 @@ class OpenSkyPoller:
                 result = await self.api.day(query.direction, query.airport, query.day)
             except RateLimited as exc:
                 self._record(query, "rate_limited", error=str(exc))
+                self.backfill.mark(query, fetched=False)
                 errors.append(str(exc))
                 retry_after = exc.retry_after
                 break
             except WatcherError as exc:
                 self._record(query, "failed", error=str(exc))
+                self.backfill.mark(query, fetched=False)
                 errors.append(str(exc))
                 continue
             spent += CREDITS_PER_DAY_QUERY
@@ -96,7 +113,12 @@ class OpenSkyPoller:
             new_flights += self.store.record_flights(result.flights, self.clock())
             status = "ok" if result.flights else "empty"
             self._record(query, status, flights=len(result.flights))
+            self.backfill.mark(query, fetched=True)
             last_day = max(last_day or query.day, query.day)
+            fetched = self.backfill.state().fetched
+            if self.backfilling and fetched - logged >= LOG_EVERY_DAYS:
+                logged = fetched
+                self._progress(spent, None)
         return self._finish(errors, retry_after, new_flights, credits_left, spent, last_day)
 
     def _record(
@@ -128,20 +150,46 @@ class OpenSkyPoller:
             failures = self.store.record_failure(source.id, source.kind, now, errors[-1])
             log.warning("source %s: %s", source.id, errors[-1])
         else:
-            self.store.record_success(
-                source.id, source.kind, now, validators=_NO_VALIDATORS, new_flights=new_flights
-            )
+            self.store.record_success(source.id, source.kind, now, validators=_NO_VALIDATORS)
+        # Flights stored before a rate limit count too: the source line matches the store.
         self.store.update_flight_source(
-            source.id, credits_left=credits_left, credits_spent=spent, last_day=last_day
+            source.id,
+            credits_left=credits_left,
+            credits_spent=spent,
+            last_day=last_day,
+            new_flights=new_flights,
         )
         if new_flights:
-            log.info("source %s: %d new flights", source.id, new_flights)
+            log.info("source %s: %s", source.id, plural(new_flights, "new flight"))
+        self._progress(spent, retry_after, final=True)
         return PollOutcome(
             error=errors[-1] if errors else None,
             retry_after=retry_after,
             failures=failures,
             flights=new_flights,
         )
+
+    def _progress(self, spent: int, retry_after: float | None, *, final: bool = False) -> None:
+        """Store the backfill's progress (and the next attempt after a rate limit); log it
+        while backfilling: `source opensky: backfill 12 of 70 days fetched, 58 to go, …`."""
+        state = self.backfill.state()
+        now = self.clock()
+        wait = None if retry_after is None else min(max(retry_after, 0.0), RETRY_AFTER_CAP)
+        next_at = None if wait is None else now + timedelta(seconds=wait)
+        self.store.record_progress(
+            self.source.id, fetched=state.fetched, total=state.total, next_attempt_at=next_at
+        )
+        if not self.backfilling:
+            return
+        total_spent = self.spent_before + spent
+        if final and state.complete:
+            text = f"backfill complete, {state.describe()}"
+        else:
+            text = f"backfill {state.describe()}"
+        text += f", {plural(total_spent, 'credit')} spent"
+        if wait is not None:
+            text += f"; rate limited, next attempt in ~{ago(wait)}"
+        log.info("source %s: %s", self.source.id, text)
 
 
 class AdsbPoller:

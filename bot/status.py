@@ -5,15 +5,19 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from bot import __version__
+from bot.flightplan import Backfill
 from bot.store import OutboxCounts, SourceHealth, Store
 from bot.store_admin import Mute
+from bot.store_flights import FlightProgress
 from bot.store_retention import StorageReport
 from bot.timeutil import ago, from_iso
+from bot.words import plural
 
 MAX_CHARS = 4000
 HEARTBEAT_STALE = 120.0
@@ -35,6 +39,8 @@ class StatusReport:
     muted: int = 0
     storage: StorageReport | None = None
     meta: Mapping[str, str] = field(default_factory=dict)
+    progress: Mapping[str, FlightProgress] = field(default_factory=dict)
+    paused: Mapping[str, datetime] = field(default_factory=dict)  # /pause: source → since
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +61,7 @@ def gather(store: Store, configured_sources: Sequence[str] = ()) -> StatusReport
         started_at=meta.get("started_at"),
         heartbeat_at=meta.get("heartbeat_at"),
         stopped_at=meta.get("stopped_at"),
-        sources=tuple(store.source_health()),
+        sources=tuple(_stored_flights(store, health) for health in store.source_health()),
         outbox=store.outbox_counts(),
         configured_sources=tuple(configured_sources),
         routes=tuple(
@@ -66,7 +72,24 @@ def gather(store: Store, configured_sources: Sequence[str] = ()) -> StatusReport
         muted=store.muted_count(),
         storage=store.storage_report(),
         meta=meta,
+        progress=store.flight_progress(),
+        paused=_paused(store),
     )
+
+
+def _paused(store: Store) -> dict[str, datetime]:
+    """Paused sources; none in a database from before `/pause` (read-only: not migrated)."""
+    try:
+        return store.paused_sources()
+    except sqlite3.OperationalError:
+        return {}
+
+
+def _stored_flights(store: Store, source: SourceHealth) -> SourceHealth:
+    """A flight source counts the flights stored from it, as the storage line counts them."""
+    if source.kind == "rss":
+        return source
+    return replace(source, items_seen=store.flight_count(source.id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +137,9 @@ def _running(report: StatusReport, now: datetime) -> str:
     return f"up {uptime}"
 
 
-def _source_line(source: SourceHealth, now: datetime) -> list[str]:
+def _source_line(
+    source: SourceHealth, now: datetime, progress: FlightProgress | None = None
+) -> list[str]:
     if source.consecutive_failures:
         mark = "✗"
     elif source.last_success_at:
@@ -122,20 +147,25 @@ def _source_line(source: SourceHealth, now: datetime) -> list[str]:
     else:
         mark = "…"
     if source.kind == "rss":
-        seen = f"{source.items_seen} items, {source.alerts} alerts"
+        seen = f"{plural(source.items_seen, 'item')}, {plural(source.alerts, 'alert')}"
+        if source.bad_bytes:  # the feed is not valid in its encoding (finding 1)
+            seen += f", {plural(source.bad_bytes, 'bad byte')} replaced"
     else:
-        seen = f"{source.items_seen} flights"
+        seen = plural(source.items_seen, "flight")
         if source.last_day:
             seen += f", last day fetched {source.last_day}"
         if source.credits_left is not None:
-            seen += f", {source.credits_left} credits left"
+            seen += f", {plural(source.credits_left, 'credit')} left"
         if source.credits_spent:
             seen += f" ({source.credits_spent} spent)"
-    lines = [
-        f"{mark} {source.id} ({source.kind}): ok {_since(source.last_success_at, now)}, {seen}"
-    ]
+    last_ok = (
+        f"ok {_since(source.last_success_at, now)}" if source.last_success_at else "never succeeded"
+    )
+    lines = [f"{mark} {source.id} ({source.kind}): {last_ok}, {seen}"]
+    if progress is not None:
+        lines.extend(_progress_lines(progress, now))
     if source.consecutive_failures:
-        failures = _count(source.consecutive_failures, "failure")
+        failures = plural(source.consecutive_failures, "failure")
         lines.append(
             f"   {failures} in a row "
             f"(last {_since(source.last_error_at, now)}): {source.last_error}"
@@ -143,12 +173,25 @@ def _source_line(source: SourceHealth, now: datetime) -> list[str]:
     return lines
 
 
+def _progress_lines(progress: FlightProgress, now: datetime) -> list[str]:
+    """`   backfill: 12 of 70 days fetched, 58 to go; next attempt in ~14h (rate limited)`."""
+    parts = []
+    if progress.fetched is not None and progress.total and progress.fetched < progress.total:
+        backfill = Backfill(progress.fetched, progress.total)
+        parts.append(f"backfill: {backfill.describe()}")
+    if progress.next_attempt_at is not None and progress.next_attempt_at > now:
+        wait = ago((progress.next_attempt_at - now).total_seconds())
+        parts.append(f"next attempt in ~{wait} (rate limited)")
+    return [f"   {'; '.join(parts)}"] if parts else []
+
+
 def _storage_line(storage: StorageReport, meta: Mapping[str, str], now: datetime) -> str:
     rows = dict(storage.rows)
     text = (
-        f"storage: {storage.bytes_on_disk / 1e6:.1f} MB; {rows.get('outbox', 0)} alerts, "
-        f"{rows.get('seen_items', 0)} seen items, {rows.get('flights', 0)} flights, "
-        f"{rows.get('sightings', 0)} sightings"
+        f"storage: {storage.bytes_on_disk / 1e6:.1f} MB; {plural(rows.get('outbox', 0), 'alert')}, "
+        f"{plural(rows.get('seen_items', 0), 'seen item')}, "
+        f"{plural(rows.get('flights', 0), 'flight')}, "
+        f"{plural(rows.get('sightings', 0), 'sighting')}"
     )
     if "retention" in meta:
         text += f"; kept {meta['retention']}, pruned every {meta.get('prune_every', '?')}"
@@ -160,7 +203,7 @@ def _storage_line(storage: StorageReport, meta: Mapping[str, str], now: datetime
 def _mute_lines(report: StatusReport, now: datetime) -> list[str]:
     lines = [
         f"muted: {mute.rule_id} until {mute.until:%Y-%m-%d %H:%M} UTC "
-        f"({mute.held} alert{'' if mute.held == 1 else 's'} held)"
+        f"({plural(mute.held, 'alert')} held)"
         for mute in report.mutes
         if mute.until > now
     ]
@@ -179,6 +222,10 @@ def render_status(report: StatusReport, now: datetime) -> str:
     lines.append(f"outbox: {box.pending} pending, {box.sent} sent, {box.failed} failed{oldest}")
     lines.extend(f"  failed: {failure}" for failure in box.recent_failures)
     lines.extend(_mute_lines(report, now))
+    lines.extend(
+        f"paused: {source} since {since:%Y-%m-%d %H:%M} UTC, not polled (/resume {source})"
+        for source, since in report.paused.items()
+    )
     if report.storage is not None:
         lines.append(_storage_line(report.storage, report.meta, now))
     known = {source.id for source in report.sources}
@@ -191,7 +238,7 @@ def render_status(report: StatusReport, now: datetime) -> str:
     lines.append(f"sources ({len(shown) + len(never)}):")
     body: list[str] = []
     for source in shown:
-        body.extend(_source_line(source, now))
+        body.extend(_source_line(source, now, report.progress.get(source.id)))
     body.extend(f"… {ident}: not polled yet" for ident in never)
     if removed:
         body.append(f"no longer in the configuration, not polled: {', '.join(removed)}")
@@ -203,12 +250,7 @@ def render_status(report: StatusReport, now: datetime) -> str:
     text = "\n".join(lines)
     for index, line in enumerate(body):
         if len(text) + len(line) + 60 > MAX_CHARS:
-            text += f"\n… and {len(body) - index} more lines"
+            text += f"\n… and {plural(len(body) - index, 'more line')}"
             break
         text += "\n" + line
     return text
-
-
-def _count(number: int, noun: str) -> str:
-    """`1 failure`, `3 failures`."""
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

@@ -55,6 +55,19 @@ class StoredFlight:
 
 
 @dataclass(frozen=True, slots=True)
+class FlightProgress:
+    """An OpenSky source's backfill after its last poll, and when it tries again after a
+    rate limit (for `/status`; kept in the meta table)."""
+
+    fetched: int | None = None
+    total: int | None = None
+    next_attempt_at: datetime | None = None
+
+
+_PROGRESS = "progress:"  # meta keys `progress:SOURCE:backfill` and `progress:SOURCE:next_attempt`
+
+
+@dataclass(frozen=True, slots=True)
 class RouteState:
     """What a route rule remembers between evaluations."""
 
@@ -237,20 +250,76 @@ class FlightRecords:
         credits_left: int | None = None,
         credits_spent: int = 0,
         last_day: date | None = None,
+        new_flights: int = 0,
     ) -> None:
-        """Note credits and the newest day fetched (source row must exist)."""
+        """Note credits, the newest day fetched and the flights a poll added, whether it
+        ended well or not (source row must exist)."""
         with self._write() as conn:
             conn.execute(
                 "UPDATE sources SET credits_left = COALESCE(?, credits_left), "
-                "credits_spent = credits_spent + ?, "
+                "credits_spent = credits_spent + ?, items_seen = items_seen + ?, "
                 "last_day = MAX(COALESCE(last_day, ''), COALESCE(?, '')) WHERE id = ?",
                 (
                     credits_left,
                     credits_spent,
+                    new_flights,
                     last_day.isoformat() if last_day else None,
                     source_id,
                 ),
             )
+
+    def credits_spent(self, source_id: str) -> int:
+        """The credits a flight source has spent so far (0 for an unknown source)."""
+        row = self.db.conn.execute(
+            "SELECT credits_spent FROM sources WHERE id = ?", (source_id,)
+        ).fetchone()
+        return int(row[0] or 0) if row else 0
+
+    def record_progress(
+        self,
+        source_id: str,
+        *,
+        fetched: int,
+        total: int,
+        next_attempt_at: datetime | None,
+    ) -> None:
+        """Note a source's backfill (days fetched of its history) and its next attempt after
+        a rate limit (None: no rate limit pending)."""
+        key = f"{_PROGRESS}{source_id}:"
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key + "backfill", f"{fetched}/{total}"),
+            )
+            if next_attempt_at is None:
+                conn.execute("DELETE FROM meta WHERE key = ?", (key + "next_attempt",))
+            else:
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (key + "next_attempt", iso(next_attempt_at)),
+                )
+
+    def flight_progress(self) -> dict[str, FlightProgress]:
+        """Each flight source's progress as `record_progress` left it."""
+        found: dict[str, dict[str, str]] = {}
+        rows = self.db.conn.execute(
+            "SELECT key, value FROM meta WHERE key >= ? AND key < ?", (_PROGRESS, "progress;")
+        )
+        for key, value in rows:
+            source_id, _, what = key[len(_PROGRESS) :].rpartition(":")
+            found.setdefault(source_id, {})[what] = value
+        progress: dict[str, FlightProgress] = {}
+        for source_id, values in found.items():
+            fetched, _, total = values.get("backfill", "").partition("/")
+            at = values.get("next_attempt")
+            progress[source_id] = FlightProgress(
+                int(fetched) if fetched.isdigit() else None,
+                int(total) if total.isdigit() else None,
+                datetime.fromisoformat(at).astimezone(UTC) if at else None,
+            )
+        return progress
 
     # -- live sightings -------------------------------------------------------------------
 

@@ -107,7 +107,7 @@ def test_coverage_not_ready_until_every_day_was_attempted() -> None:
     assert coverage.ready
     assert not coverage.complete
     assert coverage.gaps == (oldest,)
-    assert "1 days failed" in coverage.describe()
+    assert "1 day failed" in coverage.describe()
     assert route_coverage(AT_LEAST, [SKY], full, NOW).complete
 
 
