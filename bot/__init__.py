@@ -1,3 +1,3 @@
 """vedette: news and flight alerts, posted once to Telegram."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -2,32 +2,75 @@
 
 from __future__ import annotations
 
+from bot import hangup  # first of all: SIGHUP is queued, not fatal, from here on
+
+# isort: split
 import argparse
 import asyncio
 import logging
+import os
 import signal
+import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from bot import __version__
+from bot.admin import retry_failed_command
 from bot.config import Config, ConfigError, load_config, parse_duration
+from bot.init import init_command
 from bot.logs import setup_logging
-from bot.runner import Runner, RunOptions, run
-from bot.settings import Settings, SettingsError, load_settings
+from bot.runner import EXIT_FATAL, EXIT_PENDING, EXIT_SOURCE_FAILED, Runner, RunOptions, run
+from bot.settings import VARIABLES, Settings, SettingsError, load_paths, load_settings
+from bot.sources_report import sources_command
 from bot.status import gather, health, render_status
-from bot.store import Store, StoreError
+from bot.store import Store, StoreError, database_error
 from bot.timeutil import utcnow
+from bot.words import plural
 from watchers.opensky import OpenSkyCredentials
 
 log = logging.getLogger("bot")
+T = TypeVar("T")
 
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, EXIT_FATAL, 2
+
+ENVIRONMENT = {
+    "TELEGRAM_BOT_TOKEN": "the bot's token; unset: alerts are printed to stdout",
+    "TELEGRAM_BOT_TOKEN_FILE": "a file holding the token (wins over TELEGRAM_BOT_TOKEN)",
+    "VEDETTE_CONFIG": "default for --config",
+    "VEDETTE_DB": "default for --db",
+    "VEDETTE_LOG_LEVEL": "DEBUG, INFO (default), WARNING or ERROR",
+    "OPENSKY_CLIENT_ID": "OpenSky API client (optional; anonymous otherwise)",
+    "OPENSKY_CLIENT_SECRET": "its secret: set both or neither",
+}
+EPILOG = f"""\
+environment (only `run` reads the token, OpenSky and log level variables):
+{chr(10).join(f"  {name:<25}{ENVIRONMENT.get(name, '')}" for name in VARIABLES)}
+
+exit codes:
+  0  ok (healthcheck: healthy)
+  {EXIT_FATAL}  failed: unusable database, token rejected, another vedette uses the database,
+     no database (status), unhealthy (healthcheck)
+  {EXIT_CONFIG}  bad configuration, environment variable or option
+  {EXIT_SOURCE_FAILED}  run --once: a source failed (the others were polled); not with --dry-run
+  {EXIT_PENDING}  run --once: alerts stay pending (Telegram unreachable); the next run sends them
+     (4 wins over 3)
+
+examples:
+  vedette check                      # validate rules.toml, no network
+  vedette run --once --dry-run       # try the rules: alerts on stdout, database untouched
+  vedette run                        # the service: one per database
+  vedette status --db /data/vedette.db
+"""
 
 
 def _parser(settings: Settings) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="vedette", description="News and flight alerts, posted once to Telegram."
+        prog="vedette",
+        description="News and flight alerts, posted once to Telegram.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"vedette {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -37,9 +80,16 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     run_ = commands.add_parser("run", help="watch sources and deliver alerts until stopped")
     run_.add_argument("--config", default=settings.config_path, help=config_help)
     run_.add_argument("--db", default=settings.db_path, help=db_help)
-    run_.add_argument("--once", action="store_true", help="poll every source once, deliver, exit")
     run_.add_argument(
-        "--dry-run", action="store_true", help="print alerts to stdout even if a token is set"
+        "--once",
+        action="store_true",
+        help="poll every source once, deliver, exit (3: a source failed, 4: alerts pending)",
+    )
+    run_.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print alerts to stdout instead of sending them, working on an in-memory copy "
+        "of the database: nothing is written to it (and a running vedette is not disturbed)",
     )
     check = commands.add_parser("check", help="validate the configuration (no network I/O)")
     check.add_argument("--config", default=settings.config_path, help=config_help)
@@ -52,6 +102,20 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     health.add_argument(
         "--max-age", default="2m", help="how old the heartbeat may be (default: 2m)"
     )
+    sources = commands.add_parser(
+        "sources", help="list every source (with its health, given a database) and every rule"
+    )
+    sources.add_argument("--config", default=settings.config_path, help=config_help)
+    sources.add_argument("--db", default=settings.db_path, help=db_help)
+    retry = commands.add_parser(
+        "retry-failed", help="send alerts that failed for good again (after fixing a chat id)"
+    )
+    retry.add_argument("--db", default=settings.db_path, help=db_help)
+    retry.add_argument("--rule", metavar="ID", help="only the alerts of this rule")
+    init = commands.add_parser("init", help="write a commented example rules.toml")
+    init.add_argument(
+        "path", nargs="?", metavar="PATH", help=f"where (default: {settings.config_path})"
+    )
     return parser
 
 
@@ -61,8 +125,7 @@ def _load(path: str) -> Config | None:
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
-        count = len(exc.problems)
-        print(f"{path}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
+        print(f"{path}: {plural(len(exc.problems), 'problem')}", file=sys.stderr)
         return None
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -72,24 +135,40 @@ def _load(path: str) -> Config | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"vedette: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader of stdout went away (`vedette status | head -3`): stop quietly. Python
+        # flushes stdout again at exit, so point it at /dev/null first.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    # Only the default paths here: a bad token or log level must not break `--help`,
+    # `--version` or the commands that do not use them (`_run` reads the rest).
+    settings = load_paths()
     args = _parser(settings).parse_args(argv)
     if args.command == "check":
         config = _load(args.config)
         if config is None:
             return EXIT_CONFIG
         print(
-            f"{args.config}: ok — {len(config.sources)} sources, {len(config.rules)} rules, "
-            f"{len(config.channels)} channels"
+            f"{args.config}: ok — {plural(len(config.sources), 'source')}, "
+            f"{plural(len(config.rules), 'rule')}, {plural(len(config.channels), 'channel')}"
         )
         return EXIT_OK
     if args.command == "status":
         return _status(args.db)
     if args.command == "healthcheck":
         return _healthcheck(args.db, args.max_age)
+    if args.command == "init":
+        return init_command(args.path, settings.config_path)
+    if args.command == "sources":
+        config = _load(args.config)
+        return EXIT_CONFIG if config is None else sources_command(config, args.db)
+    if args.command == "retry-failed":
+        return retry_failed_command(args.db, args.rule, utcnow())
     return _run(args, settings)
 
 
@@ -100,15 +179,24 @@ def _status(db_path: str) -> int:
         )
         return EXIT_FAILED
     try:
-        store = Store.open(db_path)
+        report = _read(db_path, gather)
     except StoreError as exc:
         print(f"vedette: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    print(render_status(report, utcnow()))
+    return EXIT_OK
+
+
+def _read(db_path: str, read: Callable[[Store], T]) -> T:
+    """`read` over the database opened read-only: nothing is created, migrated or written.
+    Every SQLite error (a corrupted file) becomes a `StoreError` naming the file."""
+    store = Store.open(db_path, read_only=True)
     try:
-        print(render_status(gather(store), utcnow()))
+        return read(store)
+    except sqlite3.Error as exc:
+        raise database_error(db_path, exc) from exc
     finally:
         store.close()
-    return EXIT_OK
 
 
 def _healthcheck(db_path: str, max_age: str) -> int:
@@ -121,19 +209,21 @@ def _healthcheck(db_path: str, max_age: str) -> int:
         print(f"unhealthy: no database at {db_path}")
         return EXIT_FAILED
     try:
-        store = Store.open(db_path)
+        meta = _read(db_path, Store.meta)
     except StoreError as exc:
         print(f"unhealthy: {exc}")
         return EXIT_FAILED
-    try:
-        verdict = health(store.meta(), utcnow(), limit)
-    finally:
-        store.close()
+    verdict = health(meta, utcnow(), limit)
     print(verdict.reason)
     return EXIT_OK if verdict.healthy else EXIT_FAILED
 
 
-def _run(args: argparse.Namespace, settings: Settings) -> int:
+def _run(args: argparse.Namespace, paths: Settings) -> int:
+    try:
+        settings = load_settings(token=not args.dry_run)
+    except SettingsError as exc:
+        print(f"vedette: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     setup_logging(
         settings.log_level,
         secrets=[settings.token or "", settings.opensky_client_secret or ""],
@@ -154,6 +244,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         def ready(runner: Runner) -> None:
             loop.add_signal_handler(signal.SIGHUP, runner.request_reload)
+            if hangup.take():
+                log.info("SIGHUP during start-up: reloading the configuration")
+                runner.request_reload()
 
         return await run(
             config, args.db, settings.token, options, stop, on_ready=ready, opensky=opensky
@@ -164,3 +257,5 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     except StoreError as exc:
         log.error("%s", exc)
         return EXIT_FAILED
+    finally:
+        hangup.install()  # closing the loop restored SIGHUP's default action

@@ -213,3 +213,39 @@ def m005_route_indexes(db: Database) -> None:
         "CREATE INDEX IF NOT EXISTS coverage_status "
         "ON coverage (source_id, airport, direction, day, status)"
     )
+
+
+@migrations()
+def m006_item_revisions(db: Database) -> None:
+    """Edited items and first polls: each seen item's fingerprint (what rules match in it)
+    and the rules it matched while its source was recording silently; each source's URL at
+    its silent first poll, and its count of bad bytes repaired in its documents. Rows from
+    before have no fingerprint or URL: the next poll stores them (and alerts on nothing)."""
+    db.execute("ALTER TABLE seen_items ADD COLUMN fingerprint TEXT")
+    db.execute("ALTER TABLE seen_items ADD COLUMN quiet_rules TEXT")
+    db.execute("ALTER TABLE sources ADD COLUMN seeded_url TEXT")
+    db.execute("ALTER TABLE sources ADD COLUMN bad_bytes INTEGER NOT NULL DEFAULT 0")
+
+
+@migrations()
+def m007_delivery_admin(db: Database) -> None:
+    """Chats that Telegram migrated (a group became a supergroup: alerts follow the new id
+    even while rules.toml still names the old one), and sources paused by `/pause`."""
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS chat_migrations (
+            old_chat TEXT PRIMARY KEY,
+            new_chat TEXT NOT NULL,
+            migrated_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS paused_sources (
+            source_id TEXT PRIMARY KEY,
+            paused_at TEXT NOT NULL,
+            paused_by INTEGER
+        )
+        """
+    )

@@ -14,15 +14,17 @@ import logging
 import random
 import sqlite3
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
+from typing import TypeVar
 
 import httpx
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application
 
 from bot import __version__
+from bot.admin import check_channels
 from bot.commands import TelegramTimeouts, build_application, register_commands
 from bot.config import Config, ConfigError, load_config
 from bot.dispatcher import Dispatcher, Limits, stop_dispatcher
@@ -30,14 +32,21 @@ from bot.flights import AdsbPoller, OpenSkyPoller, RouteEvaluator
 from bot.news import NewsPoller, PollOutcome
 from bot.redact import redact
 from bot.sinks import ConsoleSink, Sink
-from bot.store import Store, StoreError
+from bot.store import DatabaseLock, Store, StoreError
+from bot.store_admin import PAUSED_RECHECK
 from bot.telegram_sink import TelegramSink
 from bot.timeutil import Clock, ago, iso, utcnow
+from bot.words import plural
 from watchers.http import FetchLimits, make_client
 from watchers.opensky import OpenSkyCredentials
 from watchers.schedule import first_delay, next_delay
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Exit codes of `vedette run` (2, a bad configuration, is the CLI's). With `--once`, 4 wins
+# over 3 when both apply.
+EXIT_OK, EXIT_FATAL, EXIT_SOURCE_FAILED, EXIT_PENDING = 0, 1, 3, 4
 
 
 @dataclass(frozen=True)
@@ -108,12 +117,23 @@ class Runner:
                 timeouts=options.telegram_timeouts,
                 config=lambda: self.config,
                 reload=self.reload,
+                wake=lambda: self.dispatcher.wake(),
             )
-            self.sink = TelegramSink(self.app.bot, secret=token)
+            self.sink = TelegramSink(
+                self.app.bot, secret=token, read_timeout_cap=options.telegram_timeouts.read_cap
+            )
         else:
             self.sink = options.console or ConsoleSink()
+        limits = options.dispatch_limits
+        if self.app is None:  # the console is not Telegram: no flood limits for stdout
+            limits = replace(limits, per_chat=10**9, per_chat_gap=0.0, overall_per_second=10**9)
         self.dispatcher = Dispatcher(
-            store, self.sink, clock=self.clock, limits=options.dispatch_limits, rng=options.rng
+            store,
+            self.sink,
+            clock=self.clock,
+            limits=limits,
+            rng=options.rng,
+            channels=lambda: self.config.channels,  # resolved at send time: follows reloads
         )
         self.routes = RouteEvaluator(
             store,
@@ -127,7 +147,10 @@ class Runner:
         """Run until `stop` is set (or once); returns the exit code."""
         recovered = self.store.recover_inflight()
         if recovered:
-            log.info("%d alerts were mid-send at the last stop; sending them again", recovered)
+            log.info(
+                "%s mid-send at the last stop; sending them again",
+                plural(recovered, "alert was", "alerts were"),
+            )
         storage = self.config.storage
         self.store.set_meta(
             {
@@ -141,20 +164,50 @@ class Runner:
         if self.app is None:
             why = "--dry-run" if self.options.dry_run else "no TELEGRAM_BOT_TOKEN is set"
             log.warning("console sink: %s, alerts are printed to stdout", why)
+        log.info("%s", self.summary())
+        code = EXIT_OK
         async with make_client(
             self.options.fetch_limits, transport=self.options.feed_transport
         ) as client:
             try:
                 if self.options.once:
-                    await self._once(self._jobs(client))
+                    code = await self._once(self._jobs(client), stop)
                 else:
                     await self._forever(client, stop)
             finally:
                 self.store.set_meta({"stopped_at": iso(self.clock())})
         if self.fatal:
             log.error("%s", self.fatal)
-            return 1
-        return 0
+            return EXIT_FATAL
+        return code
+
+    def summary(self) -> str:
+        """The start-up line: what is watched, and when the first alerts can come."""
+        config = self.config
+        news, flights = len(config.news_sources), len(config.sources) - len(config.news_sources)
+        line = (
+            f"{plural(len(config.sources), 'source')} ({news} news, {flights} flight), "
+            f"{plural(len(config.rules), 'rule')}, {plural(len(config.channels), 'channel')}"
+        )
+        line = f"polling {line} once" if self.options.once else f"watching {line}"
+        silent = [
+            source.id
+            for source in config.news_sources
+            if not source.alert_existing and not self.store.source_state(source.id).seeded
+        ]
+        if silent:
+            line += (
+                f"; the first poll of {plural(len(silent), 'new source')} records what is "
+                "there without alerting (alert_existing = true alerts on it)"
+            )
+        if self.options.once:
+            return line
+        if config.sources:
+            fastest = min(source.every for source in config.sources)
+            slowest = max(source.every for source in config.sources)
+            span = ago(fastest) if fastest == slowest else f"{ago(fastest)}-{ago(slowest)}"
+            line += f"; first polls within 10s, then every {span}"
+        return line
 
     def _jobs(self, client: httpx.AsyncClient) -> list[Job]:
         config, store, clock = self.config, self.store, self.clock
@@ -185,22 +238,51 @@ class Runner:
     def _heartbeat(self) -> None:
         self.store.set_meta({"heartbeat_at": iso(self.clock())})
 
-    async def _once(self, jobs: list[Job]) -> None:
-        results = await asyncio.gather(*(job.poll() for job in jobs), return_exceptions=True)
+    async def _once(self, jobs: list[Job], stop: asyncio.Event) -> int:
+        """Poll every source once and deliver what is due; SIGTERM/SIGINT (`stop`) cancels
+        the polls and the sending at once: what was recorded stays, what is unsent stays
+        pending. Returns EXIT_PENDING, EXIT_SOURCE_FAILED or EXIT_OK."""
+        jobs = [job for job in jobs if not self.store.is_paused(job.id)]  # /pause
+        polls = asyncio.gather(*(job.poll() for job in jobs), return_exceptions=True)
+        results = await _unless_stopped(polls, stop)
+        if results is None:
+            log.info("stopping before every source was polled")
+            return EXIT_OK
+        failed = []
         for job, result in zip(jobs, results, strict=True):
-            if isinstance(result, Exception):
+            if isinstance(result, BaseException):
                 log.error("source %s: unexpected error: %r", job.id, result)
+                failed.append(job.id)
+            elif result.error is not None:
+                failed.append(job.id)
         self._evaluate_routes()
-        if self.app is not None:
-            await self._initialize_bot()
+        left = 0
         try:
-            if self.fatal is None:
-                left = await self.dispatcher.drain()
-                if left:
-                    log.warning("%d alerts stay pending for the next run", left)
+            if self.app is not None:
+                await _unless_stopped(self._initialize_bot(), stop)
+            if self.fatal is None and not stop.is_set():
+                drained = await _unless_stopped(self.dispatcher.drain(), stop)
+                left = self.store.outbox_counts().pending if drained is None else drained
         finally:
             if self.app is not None:
                 await self.app.bot.shutdown()
+        if stop.is_set():
+            log.info("stopping")
+            return EXIT_OK
+        if left:
+            log.warning("%s pending for the next run", plural(left, "alert stays", "alerts stay"))
+        if failed:
+            log.warning(
+                "%s of %s failed: %s",
+                len(failed),
+                plural(len(jobs), "source"),
+                ", ".join(failed),
+            )
+        if self.options.dry_run:
+            # A preview: what it found is what it printed; its exit status says only that
+            # vedette itself works (configuration, database), e.g. in an offline image test.
+            return EXIT_OK
+        return EXIT_PENDING if left else EXIT_SOURCE_FAILED if failed else EXIT_OK
 
     async def _forever(self, client: httpx.AsyncClient, stop: asyncio.Event) -> None:
         halt = asyncio.Event()
@@ -250,15 +332,16 @@ class Runner:
         except ConfigError as exc:
             problems = [str(problem) for problem in exc.problems]
             log.error(
-                "reload: keeping the old configuration, %s has %d problems: %s",
+                "reload: keeping the old configuration, %s has %s: %s",
                 path,
-                len(problems),
+                plural(len(problems), "problem"),
                 "; ".join(problems),
             )
             shown = "\n".join(problems[:10])
             more = f"\n… and {len(problems) - 10} more" if len(problems) > 10 else ""
             return (
-                f"kept the old configuration: {path} has {len(problems)} problems:\n{shown}{more}"
+                f"kept the old configuration: {path} has {plural(len(problems), 'problem')}:"
+                f"\n{shown}{more}"
             )
         if config.telegram.api_url != self.config.telegram.api_url:
             log.warning("reload: telegram.api_url changes take effect after a restart")
@@ -271,9 +354,10 @@ class Runner:
             clock=self.clock,
         )
         self._reloaded.set()
+        self.dispatcher.wake()  # rows waiting for a channel the new file names again
         summary = (
-            f"reloaded {path}: {len(config.sources)} sources, {len(config.rules)} rules, "
-            f"{len(config.channels)} channels"
+            f"reloaded {path}: {plural(len(config.sources), 'source')}, "
+            f"{plural(len(config.rules), 'rule')}, {plural(len(config.channels), 'channel')}"
         )
         log.info("%s", summary)
         return summary
@@ -288,6 +372,9 @@ class Runner:
         delay = first_delay(job.every, self.options.rng)
         failures = 0
         while not await _sleep_or_stop(halt, delay):
+            if self.store.is_paused(job.id):  # /pause SOURCE; looked at again soon
+                delay = min(job.every, PAUSED_RECHECK)
+                continue
             retry_after = None
             try:
                 outcome = await job.poll()
@@ -350,6 +437,7 @@ class Runner:
         except TelegramError as exc:
             log.warning("telegram: cannot reach the Bot API yet: %s", redact(str(exc)))
             return False
+        await check_channels(self.app.bot, self.config.channels, self.token)  # logs each
         return True
 
     async def _commands(self, halt: asyncio.Event, sender_stopped: asyncio.Event) -> None:
@@ -391,6 +479,22 @@ class Runner:
             await app.shutdown()
 
 
+async def _unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
+    """`work`'s result, or None when `stop` is set first (`work` is then cancelled)."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        cut = not task.done()
+        if cut:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    return None if cut else task.result()
+
+
 async def _quietly(call: Awaitable[object], what: str) -> None:
     try:
         await call
@@ -407,8 +511,24 @@ async def run(
     on_ready: Callable[[Runner], None] | None = None,
     opensky: OpenSkyCredentials | None = None,
 ) -> int:
-    """Open the store and run; returns the exit code."""
-    store = Store.open(db_path)
+    """Open the store and run; returns the exit code.
+
+    The database is locked for the run (one `vedette run` per database, `DatabaseInUse`
+    otherwise). A dry run works on an in-memory copy instead: it takes no lock, and the
+    database is never written.
+    """
+    if options.dry_run:
+        store = Store.open_copy(db_path)
+        log.info("dry run: working on a copy of %s; nothing is written to it", db_path)
+        lock = None
+    else:
+        lock = DatabaseLock.acquire(db_path) if db_path != ":memory:" else None
+        try:
+            store = Store.open(db_path)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
     try:
         runner = Runner(config, store, token, options, opensky)
         if on_ready is not None:
@@ -416,3 +536,5 @@ async def run(
         return await runner.run(stop or asyncio.Event())
     finally:
         store.close()
+        if lock is not None:
+            lock.release()

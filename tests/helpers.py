@@ -88,6 +88,10 @@ class Running:
         self.stop_event.set()
         return await asyncio.wait_for(self.task, 15)
 
+    async def finish(self, timeout: float = 60) -> int:
+        """Wait for a `--once` run to end by itself (`stop()` would cut it short)."""
+        return await asyncio.wait_for(self.task, timeout)
+
 
 def start(config: Config, db: Path, token: str | None, options: RunOptions) -> Running:
     """Start `vedette run` in this event loop."""

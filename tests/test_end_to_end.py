@@ -125,13 +125,13 @@ async def test_telegram_down_for_a_whole_run_keeps_alerts_for_the_next(
     telegram_api.down(60)
     db = tmp_path / "v.db"
     first = start(config, db, TEST_TOKEN, fast_options(once=True))
-    assert await first.stop() == 0
+    assert await first.finish() == 4  # alerts stay pending
     store = Store.open(db)
     assert store.outbox_counts().pending == 1
     store.close()
     telegram_api.up()
     second = start(config, db, TEST_TOKEN, fast_options(once=True))
-    assert await second.stop() == 0
+    assert await second.finish() == 0
     assert len(texts(telegram_api)) == 1
 
 
@@ -217,7 +217,7 @@ async def test_without_a_token_alerts_go_to_the_console(
     )
     out = io.StringIO()
     bot = start(config, tmp_path / "v.db", None, fast_options(once=True, console=ConsoleSink(out)))
-    assert await bot.stop() == 0
+    assert await bot.finish() == 0
     assert "Haftar & Belavia" in out.getvalue()
     assert "https://news.example/1" in out.getvalue()
 

@@ -303,7 +303,7 @@ async def test_run_once_posts_a_route_alert_to_telegram(
     bot = start(
         cfg, tmp_path / "v.db", TEST_TOKEN, fast_options(once=True, clock=Clock(at("2026-07-06")))
     )
-    assert await bot.stop() == 0
+    assert await bot.finish() == 0
     (message,) = telegram_api.messages_to(TEST_CHAT_ID)
     assert message.visible_text.startswith("✈ BEN→MSQ: 3 flights in the last 90 days")
     assert "Benghazi (HLLB) → Minsk (UMMS)" in message.visible_text

@@ -121,7 +121,7 @@ def test_kill_mid_send_then_restart_delivers(
     again = vedette(tmp_path, "run", "--once", VEDETTE_LOG_LEVEL="DEBUG")
     out, err = again.communicate(timeout=60)
     assert again.returncode == 0, err
-    assert "1 alerts were mid-send at the last stop" in err
+    assert "1 alert was mid-send at the last stop" in err
     delivered = telegram_api.messages_to(TEST_CHAT_ID)
     assert len(delivered) == 1
     assert "Haftar lands in Minsk" in delivered[0].visible_text
@@ -194,7 +194,7 @@ def test_check_run_once_and_status(
     check = vedette(tmp_path, "check")
     out, err = check.communicate(timeout=30)
     assert check.returncode == 0, err
-    assert "rules.toml: ok — 1 sources, 1 rules, 1 channels" in out
+    assert "rules.toml: ok — 1 source, 1 rule, 1 channel" in out
     early = vedette(tmp_path, "status")
     out, err = early.communicate(timeout=30)
     assert early.returncode == 1

@@ -38,7 +38,7 @@ async def test_reload_swaps_in_a_valid_config_and_keeps_the_old_one_when_invalid
         rules,
         config_text(telegram_api.url, {"a": feed_server.url("/a"), "b": feed_server.url("/b")}),
     )
-    assert await runner.reload() == f"reloaded {rules}: 2 sources, 1 rules, 1 channels"
+    assert await runner.reload() == f"reloaded {rules}: 2 sources, 1 rule, 1 channel"
     await eventually(lambda: polls(feed_server, "/b") >= 1, what="the new source /b")
 
     write(rules, "[[rules]]\nid = 'x'\nkind = 'keywords'\n")
@@ -76,9 +76,9 @@ def test_sighup_reloads_the_configuration(
     finally:
         proc.kill()
     assert proc.returncode == 0, err
-    assert "reloaded rules.toml: 2 sources, 1 rules, 1 channels" in err
+    assert "reloaded rules.toml: 2 sources, 1 rule, 1 channel" in err
     assert (
-        "reload: keeping the old configuration, rules.toml has 1 problems: rules.toml:1: toml:"
+        "reload: keeping the old configuration, rules.toml has 1 problem: rules.toml:1: toml:"
         in err
     )
 
@@ -104,7 +104,7 @@ async def test_reload_command_applies_new_admins_and_reports_bad_files(
     await eventually(lambda: len(telegram_api.messages_to(ADMIN)) == 2, what="the refusal")
     assert await bot.stop() == 0
     first, second = (m.visible_text for m in telegram_api.messages_to(ADMIN))
-    assert first == f"reloaded {rules}: 1 sources, 1 rules, 1 channels"
-    assert second.startswith(f"kept the old configuration: {rules} has 1 problems:")
+    assert first == f"reloaded {rules}: 1 source, 1 rule, 1 channel"
+    assert second.startswith(f"kept the old configuration: {rules} has 1 problem:")
     assert "telegram.admins: must be a list of user ids" in second
     assert telegram_api.violations == []
