@@ -44,6 +44,9 @@ class FlightChecks:
     def url(self, value: Any, path: KeyPath, where: str) -> str | None:
         raise NotImplementedError
 
+    def base_url(self, value: Any, path: KeyPath, where: str) -> str | None:
+        raise NotImplementedError
+
     def warn_short_interval(self, url: str, every: float, path: KeyPath, where: str) -> None:
         raise NotImplementedError
 

@@ -251,7 +251,7 @@ class NewsPoller:
             quiet=quiet,
             seed=state.seeded or bool(items),
             url=_url_to_store(state, source.url, moved, bool(items)),
-            bad_bytes=result.bad_bytes,
+            bad_bytes=result.document.bad_bytes if result.document else 0,
         )
         if added:
             log.info("source %s: %s queued", source.id, plural(added, "new alert"))
@@ -272,21 +272,24 @@ class NewsPoller:
     def _report(self, source_id: str, result: PollResult) -> None:
         """Log what reading the document took: repaired bytes (every poll), a cap on the
         items and guids shared by different stories (once per run and source)."""
-        if result.bad_bytes:
+        document = result.document
+        if document is None:
+            return
+        if document.bad_bytes:
             log.warning(
                 "source %s: %s replaced (the feed is not valid in the encoding it declares)",
                 source_id,
-                plural(result.bad_bytes, "bad byte"),
+                plural(document.bad_bytes, "bad byte"),
             )
-        if result.kept and self._cuts.get(source_id) != result.kept:
-            self._cuts[source_id] = result.kept
+        if document.kept and self._cuts.get(source_id) != document.kept:
+            self._cuts[source_id] = document.kept
             log.info(
                 "source %s: feed has %s, read %s",
                 source_id,
-                plural(result.entries, "item"),
-                result.kept,
+                plural(document.entries, "item"),
+                document.kept,
             )
-        for shared in result.shared_guids:
+        for shared in document.shared_guids:
             if (source_id, shared.guid) not in self._shared_warned:
                 self._shared_warned.add((source_id, shared.guid))
                 log.warning(

@@ -43,7 +43,7 @@ from functools import partial
 
 import httpx
 
-from watchers.feeds import SharedGuid, read_feed
+from watchers.feeds import FeedDocument, read_feed
 from watchers.http import DEFAULT_LIMITS, FetchLimits, Validators, fetch
 from watchers.items import NewsItem
 
@@ -58,19 +58,16 @@ _gates: weakref.WeakKeyDictionary[httpx.AsyncClient, asyncio.Semaphore] = (
 
 @dataclass(frozen=True, slots=True)
 class PollResult:
-    """`items` is None when the feed is unchanged (nothing parsed).
+    """`document` is None when the feed is unchanged (nothing parsed); it says what reading
+    it took (see `watchers.feeds.FeedDocument`: entries, cap, bad bytes, shared guids)."""
 
-    The rest describes the parsed document (see `watchers.feeds.FeedDocument`): how many
-    entries it has, which were read when there were more than the cap, how many bad bytes
-    were repaired, which guids different stories share.
-    """
-
-    items: tuple[NewsItem, ...] | None
     validators: Validators
-    entries: int = 0
-    kept: str = ""
-    bad_bytes: int = 0
-    shared_guids: tuple[SharedGuid, ...] = ()
+    document: FeedDocument | None = None
+
+    @property
+    def items(self) -> tuple[NewsItem, ...] | None:
+        """The parsed items, or None when the feed is unchanged."""
+        return None if self.document is None else self.document.items
 
 
 async def poll_feed(
@@ -101,7 +98,7 @@ async def _poll(
 ) -> PollResult:
     fetched = await fetch(client, source_id, url, validators, limits)
     if not fetched.changed:
-        return PollResult(items=None, validators=fetched.validators)
+        return PollResult(fetched.validators)
     parse = partial(
         read_feed,
         source_id,
@@ -114,14 +111,7 @@ async def _poll(
         feed = parse()
     else:
         feed = await asyncio.get_running_loop().run_in_executor(_PARSER, parse)
-    return PollResult(
-        items=feed.items,
-        validators=fetched.validators,
-        entries=feed.entries,
-        kept=feed.kept,
-        bad_bytes=feed.bad_bytes,
-        shared_guids=feed.shared_guids,
-    )
+    return PollResult(fetched.validators, feed)
 
 
 def parses_quickly(body: bytes) -> bool:
