@@ -1,4 +1,5 @@
-"""The `vedette` command line (`python -m bot` is the same): run, check, status."""
+"""The `vedette` command line (`python -m bot` is the same): run, check, status, healthcheck,
+sources, retry-failed and init; `vedette --help` lists them with the variables and exit codes."""
 
 from __future__ import annotations
 
@@ -169,7 +170,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_CONFIG if config is None else sources_command(config, args.db)
     if args.command == "retry-failed":
         return retry_failed_command(args.db, args.rule, utcnow())
-    return _run(args, settings)
+    return _run(args)
 
 
 def _status(db_path: str) -> int:
@@ -218,7 +219,7 @@ def _healthcheck(db_path: str, max_age: str) -> int:
     return EXIT_OK if verdict.healthy else EXIT_FAILED
 
 
-def _run(args: argparse.Namespace, paths: Settings) -> int:
+def _run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(token=not args.dry_run)
     except SettingsError as exc:
