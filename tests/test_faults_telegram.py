@@ -156,7 +156,9 @@ async def test_send_timeout_before_delivery_is_retried_and_sent_once(
 ) -> None:
     """Two sends hang past the read timeout without reaching Telegram: retried, sent once."""
     api = faulty_telegram
-    api.fail_next("sendMessage", "hang", times=2, seconds=4)
+    # After a timeout the next send waits twice as long (2 s, then 4 s, capped at 8 s): the
+    # hang outlasts both waits, so each attempt ends in a timeout, not in a hang-up.
+    api.fail_next("sendMessage", "hang", times=2, seconds=9)
     config = make_config(api.url, {"news": serve(feed_server, range(1, 4))}, alert_existing=True)
     db = tmp_path / "v.db"
     async with running(config, db, TEST_TOKEN, fast_options()) as bot:
