@@ -8,6 +8,7 @@ from bot import hangup  # first of all: SIGHUP is queued, not fatal, from here o
 # isort: split
 import argparse
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -25,7 +26,7 @@ from bot.logs import setup_logging
 from bot.runner import EXIT_FATAL, EXIT_PENDING, EXIT_SOURCE_FAILED, Runner, RunOptions, run
 from bot.settings import VARIABLES, Settings, SettingsError, load_paths, load_settings
 from bot.sources_report import sources_command
-from bot.status import gather, health, render_status
+from bot.status import gather, health, render_status, status_data
 from bot.store import Store, StoreError, database_error
 from bot.timeutil import utcnow
 from bot.words import plural
@@ -63,6 +64,7 @@ examples:
   vedette run --once --dry-run       # try the rules: alerts on stdout, database untouched
   vedette run                        # the service: one per database
   vedette status --db /data/vedette.db
+  vedette status --json | jq '.sources[] | select(.state == "failing") | .id'
 """
 
 
@@ -94,8 +96,13 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     )
     check = commands.add_parser("check", help="validate the configuration (no network I/O)")
     check.add_argument("--config", default=settings.config_path, help=config_help)
-    status = commands.add_parser("status", help="print the /status report from the database")
+    status = commands.add_parser(
+        "status", help="print the whole /status report from the database (every source)"
+    )
     status.add_argument("--db", default=settings.db_path, help=db_help)
+    status.add_argument(
+        "--json", action="store_true", help="print it as JSON (for scripts and monitoring)"
+    )
     health = commands.add_parser(
         "healthcheck", help="exit 0 if a running bot wrote its heartbeat recently (for Docker)"
     )
@@ -160,7 +167,7 @@ def _main(argv: Sequence[str] | None) -> int:
         )
         return EXIT_OK
     if args.command == "status":
-        return _status(args.db)
+        return _status(args.db, as_json=args.json)
     if args.command == "healthcheck":
         return _healthcheck(args.db, args.max_age)
     if args.command == "init":
@@ -173,7 +180,7 @@ def _main(argv: Sequence[str] | None) -> int:
     return _run(args)
 
 
-def _status(db_path: str) -> int:
+def _status(db_path: str, *, as_json: bool = False) -> int:
     if not Path(db_path).is_file():
         print(
             f"vedette: no database at {db_path} (has `vedette run` used it yet?)", file=sys.stderr
@@ -184,7 +191,11 @@ def _status(db_path: str) -> int:
     except StoreError as exc:
         print(f"vedette: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    print(render_status(report, utcnow()))
+    now = utcnow()
+    if as_json:
+        print(json.dumps(status_data(report, now), ensure_ascii=False, indent=2))
+    else:
+        print(render_status(report, now))
     return EXIT_OK
 
 

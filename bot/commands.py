@@ -30,7 +30,7 @@ from bot.admin import (
 from bot.configtypes import Config
 from bot.redact import redact_secret
 from bot.sources_report import render_sources, split_messages, stored_state
-from bot.status import gather, render_status
+from bot.status import gather, status_messages
 from bot.store import Store
 from bot.timeutil import Clock
 
@@ -142,10 +142,12 @@ def build_application(
         return update.effective_user.id if update.effective_user is not None else None
 
     async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Reply with the status report."""
+        """Reply with the whole status report: the summary first, in as many messages as
+        needed (failing sources before healthy ones; nothing is cut)."""
         conf = current()
         sources = [s.id for s in conf.sources] if conf is not None else configured_sources
-        await reply(update, render_status(gather(store, sources), clock()))
+        for text in status_messages(gather(store, sources), clock()):
+            await reply(update, text)
 
     async def recent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Reply with the last alerts sent."""

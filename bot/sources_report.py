@@ -23,6 +23,7 @@ from bot.configtypes import (
     Rule,
     Source,
 )
+from bot.render import shorten, visible_length
 from bot.store import SourceHealth, Store, StoreError, database_error
 from bot.timeutil import ago, from_iso, utcnow
 from bot.words import plural
@@ -158,16 +159,27 @@ def render_sources(config: Config, now: datetime, stored: StoredState | None = N
 
 
 def split_messages(lines: Sequence[str], limit: int = MAX_MESSAGE) -> list[str]:
-    """Join `lines` into as few texts of at most `limit` characters as possible (a longer
-    line is cut), for Telegram's message size limit."""
+    """Join `lines` into as few texts of at most `limit` UTF-16 units (as Telegram counts
+    them) as possible, on line boundaries, for Telegram's message size limit.
+
+    An entry may hold several lines joined by newlines: a block, kept in one message when
+    it fits one. Nothing is dropped; only a single line longer than `limit` is cut, with "…".
+    """
     messages: list[str] = []
-    current = ""
-    for line in lines:
-        line = line if len(line) <= limit else line[: limit - 1] + "…"
-        if current and len(current) + 1 + len(line) > limit:
-            messages.append(current)
-            current = ""
-        current = f"{current}\n{line}" if current else line
+    current: list[str] = []
+    size = 0
+    for entry in lines:
+        if visible_length(entry) <= limit:
+            parts = [entry]
+        else:
+            parts = [shorten(line, limit) for line in entry.split("\n")]
+        for part in parts:
+            width = visible_length(part)
+            if current and size + 1 + width > limit:
+                messages.append("\n".join(current))
+                current, size = [], 0
+            size += width + (1 if current else 0)
+            current.append(part)
     if current:
-        messages.append(current)
+        messages.append("\n".join(current))
     return messages

@@ -1,25 +1,32 @@
-"""The `/status` report: gathered from the store, rendered by a pure function.
+"""The `/status` report: gathered from the store, rendered by pure functions.
 
-`vedette status` prints the same text from the database (for `docker exec`).
+`vedette status` prints the same text, whole, from the database (for `docker exec`), or as
+JSON with `--json`; `/status` sends it as as many Telegram messages as it needs, the summary
+first. Nothing is ever left out, however many sources there are.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from bot import __version__
 from bot.flightplan import Backfill
+from bot.render import visible_length
+from bot.sources_report import split_messages
 from bot.store import OutboxCounts, SourceHealth, Store
 from bot.store_admin import Mute
 from bot.store_flights import FlightProgress
 from bot.store_retention import StorageReport
-from bot.timeutil import ago, from_iso
+from bot.timeutil import ago, from_iso, iso
 from bot.words import plural
 
-MAX_CHARS = 4000
+MAX_CHARS = 4000  # per /status message, under Telegram's 4096 UTF-16 units
+WRAP = 1000  # a list of removed sources wraps at this width, so no line is cut
 HEARTBEAT_STALE = 120.0
 
 
@@ -212,45 +219,197 @@ def _mute_lines(report: StatusReport, now: datetime) -> list[str]:
     return lines
 
 
-def render_status(report: StatusReport, now: datetime) -> str:
-    """The report as plain text, at most ~4000 characters."""
-    lines = [f"vedette {report.version}: {_running(report, now)}"]
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """The report in reading order: the summary, then one block (lines kept together) per
+    source or heading, failing sources first."""
+
+    summary: list[str]
+    blocks: list[str]
+
+
+def _state(source: SourceHealth) -> str:
+    """`failing`, `ok`, or `not polled` (neither a success nor a failure recorded yet)."""
+    if source.consecutive_failures:
+        return "failing"
+    return "ok" if source.last_success_at else "not polled"
+
+
+def _shown(report: StatusReport) -> tuple[list[SourceHealth], list[str], list[str]]:
+    """The sources to show, the configured ones never polled, and those removed from the
+    configuration (named once: their history stays in the store, but they are not polled).
+    Without a configuration (`vedette status`), every source the store knows is shown."""
+    known = {source.id for source in report.sources}
+    configured = set(report.configured_sources)
+    shown = [s for s in report.sources if not configured or s.id in configured]
+    never = [s for s in report.configured_sources if s not in known]
+    removed = [s.id for s in report.sources if configured and s.id not in configured]
+    return shown, never, removed
+
+
+def _layout(report: StatusReport, now: datetime) -> _Layout:
+    summary = [f"vedette {report.version}: {_running(report, now)}"]
     box = report.outbox
     oldest = (
         f", oldest pending {_since(box.oldest_pending_at, now)}" if box.oldest_pending_at else ""
     )
-    lines.append(f"outbox: {box.pending} pending, {box.sent} sent, {box.failed} failed{oldest}")
-    lines.extend(f"  failed: {failure}" for failure in box.recent_failures)
-    lines.extend(_mute_lines(report, now))
-    lines.extend(
+    summary.append(f"outbox: {box.pending} pending, {box.sent} sent, {box.failed} failed{oldest}")
+    summary.extend(f"  failed: {failure}" for failure in box.recent_failures)
+    summary.extend(_mute_lines(report, now))
+    summary.extend(
         f"paused: {source} since {since:%Y-%m-%d %H:%M} UTC, not polled (/resume {source})"
         for source, since in report.paused.items()
     )
     if report.storage is not None:
-        lines.append(_storage_line(report.storage, report.meta, now))
-    known = {source.id for source in report.sources}
-    never = [s for s in report.configured_sources if s not in known]
-    # Sources taken out of rules.toml keep their history in the store, but are no longer
-    # polled: one line names them instead of a stale health line each.
-    configured = set(report.configured_sources)
-    shown = [s for s in report.sources if not configured or s.id in configured]
-    removed = [s.id for s in report.sources if configured and s.id not in configured]
-    lines.append(f"sources ({len(shown) + len(never)}):")
-    body: list[str] = []
-    for source in shown:
-        body.extend(_source_line(source, now, report.progress.get(source.id)))
-    body.extend(f"… {ident}: not polled yet" for ident in never)
-    if removed:
-        body.append(f"no longer in the configuration, not polled: {', '.join(removed)}")
+        summary.append(_storage_line(report.storage, report.meta, now))
+    shown, never, removed = _shown(report)
+    failing = [s for s in shown if _state(s) == "failing"]
+    ok = [s for s in shown if _state(s) == "ok"]
+    other = [s for s in shown if _state(s) == "not polled"]
+    count = f"{plural(len(shown) + len(never), 'source')}: {len(ok)} ok, {len(failing)} failing"
+    if other or never:
+        count += f", {len(other) + len(never)} not polled yet"
+    summary.append(count)
     if report.routes:
-        body.append(f"route rules ({len(report.routes)}):")
+        summary.append(f"route rules ({len(report.routes)}):")
         for route in report.routes:
             state = "FIRING" if route.firing else "quiet"
-            body.append(f"{route.rule_id} [{state}]: {route.summary}")
-    text = "\n".join(lines)
-    for index, line in enumerate(body):
-        if len(text) + len(line) + 60 > MAX_CHARS:
-            text += f"\n… and {plural(len(body) - index, 'more line')}"
-            break
-        text += "\n" + line
-    return text
+            summary.append(f"{route.rule_id} [{state}]: {route.summary}")
+    blocks: list[str] = []
+    for heading, group in (("failing", failing), ("ok", ok), ("", other)):
+        for index, source in enumerate(group):
+            lines = _source_line(source, now, report.progress.get(source.id))
+            if heading and index == 0:  # a heading never ends a message alone
+                lines.insert(0, f"{heading} ({len(group)}):")
+            blocks.append("\n".join(lines))
+    blocks.extend(f"… {ident}: not polled yet" for ident in never)
+    if removed:
+        blocks.extend(
+            textwrap.wrap(
+                f"no longer in the configuration, not polled: {', '.join(removed)}",
+                width=WRAP,
+                break_long_words=False,
+                break_on_hyphens=False,
+                subsequent_indent="   ",
+            )
+        )
+    return _Layout(summary, blocks)
+
+
+def render_status(report: StatusReport, now: datetime) -> str:
+    """The whole report as plain text, never cut (`vedette status`): a summary (version,
+    uptime, outbox, storage, sources ok and failing, route rules), then every source,
+    failing ones first with their last error, then the healthy ones, one line each."""
+    layout = _layout(report, now)
+    return "\n".join([*layout.summary, *layout.blocks])
+
+
+def status_messages(report: StatusReport, now: datetime, limit: int = MAX_CHARS) -> list[str]:
+    """The whole report as Telegram messages of at most `limit` UTF-16 units each (`/status`).
+
+    One message when it fits; otherwise the summary first, on its own, then the sources
+    in as many messages as needed, split between sources (a source's lines stay together).
+    Nothing is left out; only a single line longer than `limit` is cut, with "…".
+    """
+    layout = _layout(report, now)
+    whole = "\n".join([*layout.summary, *layout.blocks])
+    if visible_length(whole) <= limit:
+        return [whole]
+    return split_messages(layout.summary, limit) + split_messages(layout.blocks, limit)
+
+
+def status_data(report: StatusReport, now: datetime) -> dict[str, Any]:
+    """The report as JSON-ready data (`vedette status --json`): the same facts as the text,
+    times as ISO 8601 UTC strings, no secrets. The shape is documented in the README."""
+    shown, never, removed = _shown(report)
+    states = [_state(s) for s in shown]
+    box = report.outbox
+    return {
+        "version": report.version,
+        "generated_at": iso(now),
+        "running": _running(report, now),
+        "started_at": report.started_at,
+        "heartbeat_at": report.heartbeat_at,
+        "stopped_at": report.stopped_at,
+        "outbox": {
+            "pending": box.pending,
+            "sent": box.sent,
+            "failed": box.failed,
+            "oldest_pending_at": box.oldest_pending_at,
+            "recent_failures": list(box.recent_failures),
+        },
+        "summary": {
+            "sources": len(shown) + len(never),
+            "ok": states.count("ok"),
+            "failing": states.count("failing"),
+            "not_polled": states.count("not polled") + len(never),
+        },
+        "sources": [
+            *(_source_data(s, report) for s in shown),
+            *({"id": ident, "kind": None, "state": "not polled"} for ident in never),
+        ],
+        "removed_sources": removed,
+        "route_rules": [
+            {
+                "rule_id": route.rule_id,
+                "firing": route.firing,
+                "summary": route.summary,
+                "evaluated_at": route.evaluated_at,
+            }
+            for route in report.routes
+        ],
+        "mutes": [
+            {"rule_id": mute.rule_id, "until": iso(mute.until), "held": mute.held}
+            for mute in report.mutes
+            if mute.until > now
+        ],
+        "muted_alerts": report.muted,
+        "storage": _storage_data(report.storage, report.meta),
+    }
+
+
+def _source_data(source: SourceHealth, report: StatusReport) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": source.id,
+        "kind": source.kind,
+        "state": _state(source),
+        "ok": _state(source) == "ok",
+        "last_success_at": source.last_success_at,
+        "last_error": source.last_error,
+        "last_error_at": source.last_error_at,
+        "consecutive_failures": source.consecutive_failures,
+        "polls": source.polls,
+        "failures": source.failures,
+        "items": source.items_seen,
+        "alerts": source.alerts,
+        "paused_since": iso(report.paused[source.id]) if source.id in report.paused else None,
+    }
+    if source.kind == "rss":
+        data["bad_bytes"] = source.bad_bytes
+    else:
+        data["credits_left"] = source.credits_left
+        data["credits_spent"] = source.credits_spent
+        data["last_day"] = source.last_day
+        progress = report.progress.get(source.id)
+        if progress is not None:
+            data["backfill"] = {
+                "fetched": progress.fetched,
+                "total": progress.total,
+                "next_attempt_at": (
+                    iso(progress.next_attempt_at) if progress.next_attempt_at else None
+                ),
+            }
+    return data
+
+
+def _storage_data(storage: StorageReport | None, meta: Mapping[str, str]) -> dict[str, Any] | None:
+    if storage is None:
+        return None
+    return {
+        "bytes_on_disk": storage.bytes_on_disk,
+        "rows": dict(storage.rows),
+        "retention": meta.get("retention"),
+        "prune_every": meta.get("prune_every"),
+        "pruned_at": meta.get("pruned_at"),
+        "pruned": meta.get("pruned"),
+    }

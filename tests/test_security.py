@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +24,7 @@ import pytest
 from bot.config import Config, parse_config
 from bot.flightplan import last_available_day, start_of
 from bot.runner import run
-from bot.status import gather, render_status
+from bot.status import gather, render_status, status_data
 from bot.store import Store
 from bot.timeutil import utcnow
 from tests.fakes.feed_server import Entry, FeedServer, atom, gzip_bomb, json_feed, rss
@@ -181,7 +182,9 @@ async def test_no_secret_in_debug_logs_through_timeouts_and_outages(
             await eventually(lambda: 3 in delivered(api), timeout=40, what="the third alert")
             store = Store.open(db)
             try:
-                report = render_status(gather(store), utcnow())
+                status = gather(store)
+                report = render_status(status, utcnow())
+                report += "\n" + json.dumps(status_data(status, utcnow()))  # --json
             finally:
                 store.close()
             stop.set()

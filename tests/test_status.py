@@ -39,7 +39,7 @@ def test_sources_removed_from_the_configuration_are_named_once(store: Store) -> 
         store.record_success(source, "rss", NOW, validators=Validators())
     store.record_failure("gone-b", "rss", NOW, "gone-b: HTTP 404 Not Found")
     configured = render_status(gather(store, ["kept", "new"]), NOW)
-    assert "sources (2):" in configured
+    assert "2 sources: 1 ok, 0 failing, 1 not polled yet" in configured
     assert "✓ kept (rss): ok" in configured
     assert "… new: not polled yet" in configured
     assert "no longer in the configuration, not polled: gone-a, gone-b" in configured
@@ -47,7 +47,7 @@ def test_sources_removed_from_the_configuration_are_named_once(store: Store) -> 
     assert "HTTP 404" not in configured
 
     everything = render_status(gather(store), NOW)
-    assert "sources (3):" in everything
+    assert "3 sources: 2 ok, 1 failing" in everything
     assert "✓ gone-a (rss): ok" in everything
     assert "✗ gone-b (rss)" in everything
     assert "no longer in the configuration" not in everything
