@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from telegram.ext import Application
 
 from bot.commands import TelegramTimeouts
 from bot.config import Config, parse_config
@@ -99,3 +102,18 @@ def start(config: Config, db: Path, token: str | None, options: RunOptions) -> R
     runners: list[Runner] = []
     task = asyncio.create_task(run(config, str(db), token, options, stop, runners.append))
     return Running(task, stop, runners)
+
+
+@asynccontextmanager
+async def serving(app: Application) -> AsyncIterator[None]:  # type: ignore[type-arg]
+    """Run a bare Application's polling against the fake (no runner)."""
+    await app.initialize()
+    assert app.updater is not None
+    await app.updater.start_polling(poll_interval=0.0, timeout=1, drop_pending_updates=True)
+    await app.start()
+    try:
+        yield
+    finally:
+        await app.updater.stop()
+        await app.stop()
+        await app.shutdown()

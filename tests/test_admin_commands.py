@@ -7,8 +7,7 @@ tmp_path, python-telegram-bot).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from telegram.ext import Application
@@ -19,7 +18,7 @@ from bot.store import Store
 from bot.timeutil import utcnow
 from tests.fakes.feed_server import Entry, FeedServer, rss
 from tests.fakes.telegram_api import TEST_CHAT_ID, TEST_TOKEN, FakeTelegramAPI
-from tests.helpers import ADMIN, config_text, eventually, fast_options, make_config, start
+from tests.helpers import ADMIN, config_text, eventually, fast_options, make_config, serving, start
 
 STRANGER = 666
 GROUP = -100777
@@ -200,21 +199,6 @@ async def test_a_stranger_gets_nothing_from_any_command(
     registered = telegram_api.calls_to("setMyCommands")[-1].params["commands"]
     assert [c["command"] for c in registered] == [name for name, _ in COMMANDS]
     assert telegram_api.violations == []
-
-
-@asynccontextmanager
-async def serving(app: Application) -> AsyncIterator[None]:  # type: ignore[type-arg]
-    """Run a bare Application's polling against the fake (no runner)."""
-    await app.initialize()
-    assert app.updater is not None
-    await app.updater.start_polling(poll_interval=0.0, timeout=1, drop_pending_updates=True)
-    await app.start()
-    try:
-        yield
-    finally:
-        await app.updater.stop()
-        await app.stop()
-        await app.shutdown()
 
 
 def application(

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from telegram.ext import Application
 
 from bot import __version__
 from bot.cli import main
@@ -31,7 +28,7 @@ from tests.fakes.telegram_api import (
     FakeTelegramAPI,
     utf16_len,
 )
-from tests.helpers import ADMIN, eventually
+from tests.helpers import ADMIN, eventually, serving
 from watchers.flights import Flight
 from watchers.http import Validators
 
@@ -205,21 +202,6 @@ def test_an_over_long_error_is_cut_only_within_its_line(tmp_path: Path) -> None:
 
 
 # ── /status through python-telegram-bot and the fake Bot API ──
-
-
-@asynccontextmanager
-async def serving(app: Application) -> AsyncIterator[None]:  # type: ignore[type-arg]
-    """Run a bare Application's polling against the fake (no runner)."""
-    await app.initialize()
-    assert app.updater is not None
-    await app.updater.start_polling(poll_interval=0.0, timeout=1, drop_pending_updates=True)
-    await app.start()
-    try:
-        yield
-    finally:
-        await app.updater.stop()
-        await app.stop()
-        await app.shutdown()
 
 
 async def test_status_in_telegram_arrives_as_several_messages_in_order(
