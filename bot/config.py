@@ -38,6 +38,7 @@ from bot.configtypes import (
 from bot.query import Query, QueryError, parse_query
 from bot.tomllines import Path as KeyPath
 from bot.tomllines import line_of, locate_keys
+from watchers.feeds import normalise_link
 
 __all__ = [
     "AdsbSource",
@@ -169,6 +170,10 @@ class _Validator(FlightChecks):
     def problem(self, path: KeyPath, where: str, what: str) -> None:
         self.problems.append(Problem(self.name, line_of(self.lines, path), where, what))
 
+    def warning(self, path: KeyPath, where: str, what: str) -> None:
+        """A warning, placed like a problem: `FILE:LINE: where: what`."""
+        self.warnings.append(f"{self.name}:{line_of(self.lines, path)}: {where}: {what}")
+
     def config(self, data: dict[str, Any]) -> Config:
         self.unknown_keys(data, TABLE_KEYS[""], (), "")
         telegram = self.telegram(data.get("telegram", {}))
@@ -289,10 +294,11 @@ class _Validator(FlightChecks):
             else:
                 channels[name] = Channel(name, chat_id)
                 if chat_id == EXAMPLE_CHAT_ID:
-                    self.warnings.append(
-                        f"{self.name}:{line_of(self.lines, (*path, 'chat_id'))}: {where}.chat_id: "
+                    self.warning(
+                        (*path, "chat_id"),
+                        f"{where}.chat_id",
                         f"{chat_id} is the example id from the README; set your channel's id"
-                        ' (see the README, "Telegram setup")'
+                        ' (see the README, "Telegram setup")',
                     )
         return channels
 
@@ -362,12 +368,13 @@ class _Validator(FlightChecks):
                 sources.append(source)
                 self.warn_long_interval(source, entry.get("every"), path, where)
                 if isinstance(source, RssSource):
-                    first = urls.setdefault(_same_feed(source.url), where)
+                    first = urls.setdefault(normalise_link(source.url), where)
                     if first != where:
-                        self.warnings.append(
-                            f"{self.name}:{line_of(self.lines, (*path, 'url'))}: {where}.url: "
+                        self.warning(
+                            (*path, "url"),
+                            f"{where}.url",
                             f"the same feed as {first}: it would be fetched twice; keep one"
-                            " source (a rule watches every news source unless it lists sources)"
+                            " source (a rule watches every news source unless it lists sources)",
                         )
         return sources
 
@@ -375,9 +382,8 @@ class _Validator(FlightChecks):
         """Warn about an `every` so long that the source would miss what it is there for."""
         longest, why = LONG_INTERVALS[source.kind]
         if source.every > longest:
-            self.warnings.append(
-                f"{self.name}:{line_of(self.lines, (*path, 'every'))}: {where}.every: "
-                f'"{written}" is a very long interval: {why}'
+            self.warning(
+                (*path, "every"), f"{where}.every", f'"{written}" is a very long interval: {why}'
             )
 
     def rss_source(
@@ -409,9 +415,10 @@ class _Validator(FlightChecks):
 
     def warn_short_interval(self, url: str, every: float, path: KeyPath, where: str) -> None:
         if every < SHORT_REMOTE_INTERVAL and not _is_local(url):
-            self.warnings.append(
-                f"{self.name}:{line_of(self.lines, (*path, 'every'))}: {where}.every: "
-                f"polling a remote host every {every:g}s is impolite; consider 5m or more"
+            self.warning(
+                (*path, "every"),
+                f"{where}.every",
+                f"polling a remote host every {every:g}s is impolite; consider 5m or more",
             )
 
     def duration(self, value: Any, path: KeyPath, where: str) -> float | None:
@@ -531,12 +538,6 @@ def _type_name(value: Any) -> str:
 def _is_http_url(url: str) -> bool:
     parts = urlsplit(url)
     return parts.scheme in ("http", "https") and bool(parts.hostname)
-
-
-def _same_feed(url: str) -> str:
-    """A feed URL as compared for duplicates: scheme and host are case-insensitive."""
-    parts = urlsplit(url)
-    return parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()).geturl()
 
 
 def _is_local(url: str) -> bool:
