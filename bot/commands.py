@@ -29,7 +29,8 @@ from bot.admin import (
 )
 from bot.configtypes import Config
 from bot.redact import redact_secret
-from bot.sources_report import render_sources, split_messages, stored_state
+from bot.render import split_messages
+from bot.sources_report import render_sources, stored_state
 from bot.status import gather, status_messages
 from bot.store import Store
 from bot.timeutil import Clock

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 TELEGRAM_MESSAGE_LIMIT = 4096
+MESSAGE_BUDGET = 4000  # per reply of a command split in several (`/status`, `/sources`)
 ELLIPSIS = "…"
 UNTITLED = "(untitled)"
 MAX_TERMS = 50  # Telegram shows at most 100 entities; each term is one <code>
@@ -219,3 +220,30 @@ def _utc(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def split_messages(lines: Sequence[str], limit: int = MESSAGE_BUDGET) -> list[str]:
+    """Join `lines` into as few texts of at most `limit` UTF-16 units (as Telegram counts
+    them) as possible, on line boundaries, for Telegram's message size limit.
+
+    An entry may hold several lines joined by newlines: a block, kept in one message when
+    it fits one. Nothing is dropped; only a single line longer than `limit` is cut, with "…".
+    """
+    messages: list[str] = []
+    current: list[str] = []
+    size = 0
+    for entry in lines:
+        if visible_length(entry) <= limit:
+            parts = [entry]
+        else:
+            parts = [shorten(line, limit) for line in entry.split("\n")]
+        for part in parts:
+            width = visible_length(part)
+            if current and size + 1 + width > limit:
+                messages.append("\n".join(current))
+                current, size = [], 0
+            size += width + (1 if current else 0)
+            current.append(part)
+    if current:
+        messages.append("\n".join(current))
+    return messages

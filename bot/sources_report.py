@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,12 +23,9 @@ from bot.configtypes import (
     Rule,
     Source,
 )
-from bot.render import shorten, visible_length
 from bot.store import SourceHealth, Store, StoreError, database_error
-from bot.timeutil import ago, from_iso, utcnow
+from bot.timeutil import ago, since, utcnow
 from bot.words import plural
-
-MAX_MESSAGE = 4000
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,13 +39,9 @@ class StoredState:
 
 def stored_state(store: Store) -> StoredState:
     """Read the health of every source, the pauses and the unsent alerts per channel."""
-    try:
-        paused = store.paused_sources()
-    except sqlite3.OperationalError:  # a database from before pauses (read-only: unmigrated)
-        paused = {}
     return StoredState(
         health={h.id: h for h in store.source_health()},
-        paused=paused,
+        paused=store.paused_sources(),
         pending=store.pending_by_channel(),
     )
 
@@ -89,12 +82,6 @@ def _where(source: Source) -> str:
     return source.url
 
 
-def _since(stamp: str | None, now: datetime) -> str:
-    if stamp is None:
-        return "never"
-    return f"{ago((now - from_iso(stamp)).total_seconds())} ago"
-
-
 def _health(health: SourceHealth | None, now: datetime) -> str:
     if health is None or not health.polls:
         return "… not polled yet"
@@ -106,9 +93,9 @@ def _health(health: SourceHealth | None, now: datetime) -> str:
     if health.consecutive_failures:
         return (
             f"✗ {plural(health.consecutive_failures, 'failure')} in a row "
-            f"(last {_since(health.last_error_at, now)}): {health.last_error}; {seen}"
+            f"(last {since(health.last_error_at, now)}): {health.last_error}; {seen}"
         )
-    return f"✓ ok {_since(health.last_success_at, now)}; {seen}"
+    return f"✓ ok {since(health.last_success_at, now)}; {seen}"
 
 
 def _rule_line(rule: Rule, config: Config) -> str:
@@ -156,30 +143,3 @@ def render_sources(config: Config, now: datetime, stored: StoredState | None = N
                     f"{channel}: not configured; {plural(count, 'unsent alert')} wait for it"
                 )
     return lines
-
-
-def split_messages(lines: Sequence[str], limit: int = MAX_MESSAGE) -> list[str]:
-    """Join `lines` into as few texts of at most `limit` UTF-16 units (as Telegram counts
-    them) as possible, on line boundaries, for Telegram's message size limit.
-
-    An entry may hold several lines joined by newlines: a block, kept in one message when
-    it fits one. Nothing is dropped; only a single line longer than `limit` is cut, with "…".
-    """
-    messages: list[str] = []
-    current: list[str] = []
-    size = 0
-    for entry in lines:
-        if visible_length(entry) <= limit:
-            parts = [entry]
-        else:
-            parts = [shorten(line, limit) for line in entry.split("\n")]
-        for part in parts:
-            width = visible_length(part)
-            if current and size + 1 + width > limit:
-                messages.append("\n".join(current))
-                current, size = [], 0
-            size += width + (1 if current else 0)
-            current.append(part)
-    if current:
-        messages.append("\n".join(current))
-    return messages

@@ -7,7 +7,6 @@ first. Nothing is ever left out, however many sources there are.
 
 from __future__ import annotations
 
-import sqlite3
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -16,16 +15,15 @@ from typing import Any
 
 from bot import __version__
 from bot.flightplan import Backfill
-from bot.render import visible_length
-from bot.sources_report import split_messages
+from bot.render import MESSAGE_BUDGET, split_messages, visible_length
 from bot.store import OutboxCounts, SourceHealth, Store
 from bot.store_admin import Mute
 from bot.store_flights import FlightProgress
 from bot.store_retention import StorageReport
-from bot.timeutil import ago, from_iso, iso
+from bot.timeutil import ago, from_iso, iso, since
 from bot.words import plural
 
-MAX_CHARS = 4000  # per /status message, under Telegram's 4096 UTF-16 units
+MAX_CHARS = MESSAGE_BUDGET  # per /status message, under Telegram's 4096 UTF-16 units
 WRAP = 1000  # a list of removed sources wraps at this width, so no line is cut
 HEARTBEAT_STALE = 120.0
 
@@ -80,16 +78,8 @@ def gather(store: Store, configured_sources: Sequence[str] = ()) -> StatusReport
         storage=store.storage_report(),
         meta=meta,
         progress=store.flight_progress(),
-        paused=_paused(store),
+        paused=store.paused_sources(),
     )
-
-
-def _paused(store: Store) -> dict[str, datetime]:
-    """Paused sources; none in a database from before `/pause` (read-only: not migrated)."""
-    try:
-        return store.paused_sources()
-    except sqlite3.OperationalError:
-        return {}
 
 
 def _stored_flights(store: Store, source: SourceHealth) -> SourceHealth:
@@ -117,17 +107,11 @@ def health(meta: Mapping[str, str], now: datetime, max_age: float) -> Health:
     if started is None or beat is None:
         return Health(False, "unhealthy: the bot never ran on this database")
     if stopped is not None and stopped >= started:
-        return Health(False, f"unhealthy: the bot stopped {_since(stopped, now)}")
+        return Health(False, f"unhealthy: the bot stopped {since(stopped, now)}")
     age = (now - from_iso(beat)).total_seconds()
     if age > max_age:
         return Health(False, f"unhealthy: last heartbeat {ago(age)} ago (limit {ago(max_age)})")
     return Health(True, f"healthy: heartbeat {ago(age)} ago")
-
-
-def _since(stamp: str | None, now: datetime) -> str:
-    if stamp is None:
-        return "never"
-    return f"{ago((now - from_iso(stamp)).total_seconds())} ago"
 
 
 def _running(report: StatusReport, now: datetime) -> str:
@@ -138,9 +122,9 @@ def _running(report: StatusReport, now: datetime) -> str:
     beat = report.heartbeat_at
     stale = beat is None or (now - from_iso(beat)).total_seconds() > HEARTBEAT_STALE
     if stopped:
-        return f"stopped {_since(report.stopped_at, now)}"
+        return f"stopped {since(report.stopped_at, now)}"
     if stale:
-        return f"not running? last heartbeat {_since(beat, now)} (started {uptime} ago)"
+        return f"not running? last heartbeat {since(beat, now)} (started {uptime} ago)"
     return f"up {uptime}"
 
 
@@ -166,7 +150,7 @@ def _source_line(
         if source.credits_spent:
             seen += f" ({source.credits_spent} spent)"
     last_ok = (
-        f"ok {_since(source.last_success_at, now)}" if source.last_success_at else "never succeeded"
+        f"ok {since(source.last_success_at, now)}" if source.last_success_at else "never succeeded"
     )
     lines = [f"{mark} {source.id} ({source.kind}): {last_ok}, {seen}"]
     if progress is not None:
@@ -174,8 +158,7 @@ def _source_line(
     if source.consecutive_failures:
         failures = plural(source.consecutive_failures, "failure")
         lines.append(
-            f"   {failures} in a row "
-            f"(last {_since(source.last_error_at, now)}): {source.last_error}"
+            f"   {failures} in a row (last {since(source.last_error_at, now)}): {source.last_error}"
         )
     return lines
 
@@ -203,7 +186,7 @@ def _storage_line(storage: StorageReport, meta: Mapping[str, str], now: datetime
     if "retention" in meta:
         text += f"; kept {meta['retention']}, pruned every {meta.get('prune_every', '?')}"
     if "pruned_at" in meta:
-        text += f", last {_since(meta['pruned_at'], now)} ({meta.get('pruned', '')})"
+        text += f", last {since(meta['pruned_at'], now)} ({meta.get('pruned', '')})"
     return text
 
 
@@ -251,7 +234,7 @@ def _layout(report: StatusReport, now: datetime) -> _Layout:
     summary = [f"vedette {report.version}: {_running(report, now)}"]
     box = report.outbox
     oldest = (
-        f", oldest pending {_since(box.oldest_pending_at, now)}" if box.oldest_pending_at else ""
+        f", oldest pending {since(box.oldest_pending_at, now)}" if box.oldest_pending_at else ""
     )
     summary.append(f"outbox: {box.pending} pending, {box.sent} sent, {box.failed} failed{oldest}")
     summary.extend(f"  failed: {failure}" for failure in box.recent_failures)

@@ -488,20 +488,6 @@ class Store(FlightRecords, Retention, AdminRecords):
             Validators(row[0], row[1], row[2]), bool(row[3]), row[4], row[5], url=row[6]
         )
 
-    def unseen_keys(self, source_id: str, keys: Iterable[str]) -> set[str]:
-        """The keys among `keys` this source has never recorded."""
-        wanted = list(dict.fromkeys(keys))
-        seen: set[str] = set()
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self.db.conn.execute(
-                f"SELECT item_key FROM seen_items WHERE source_id = ? AND item_key IN ({marks})",
-                (source_id, *chunk),
-            )
-            seen.update(r[0] for r in rows)
-        return set(wanted) - seen
-
     def known_items(self, source_id: str, keys: Iterable[str]) -> dict[str, SeenItem]:
         """The items among `keys` this source has recorded (the others are new to it)."""
         wanted = list(dict.fromkeys(keys))
@@ -703,15 +689,6 @@ class Store(FlightRecords, Retention, AdminRecords):
             return conn.execute(
                 "UPDATE outbox SET state = 'pending' WHERE state = 'sending'"
             ).rowcount
-
-    def due_chats(self, now: datetime) -> list[tuple[int | str, int]]:
-        """For each chat with due pending rows: (chat id, its oldest due row id), oldest first."""
-        rows = self.db.conn.execute(
-            "SELECT chat_id, MIN(id) AS first FROM outbox "
-            "WHERE state = 'pending' AND not_before <= ? GROUP BY chat_id ORDER BY first",
-            (iso(now),),
-        )
-        return [(_chat_value(chat), first) for chat, first in rows]
 
     def due_groups(self, now: datetime) -> list[DueGroup]:
         """Due pending rows grouped by (channel, stored chat id), oldest first.

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from bot.timeutil import iso
+from bot.timeutil import from_iso, iso
 from watchers.flights import Flight, Sighting
 
 SAME_FLIGHT_SECONDS = 90 * 60
@@ -317,7 +317,7 @@ class FlightRecords:
             progress[source_id] = FlightProgress(
                 int(fetched) if fetched.isdigit() else None,
                 int(total) if total.isdigit() else None,
-                datetime.fromisoformat(at).astimezone(UTC) if at else None,
+                from_iso(at) if at else None,
             )
         return progress
 

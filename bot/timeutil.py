@@ -30,3 +30,10 @@ def ago(seconds: float) -> str:
         if seconds >= size:
             return f"{int(seconds // size)}{unit}"
     return f"{int(seconds)}s"
+
+
+def since(stamp: str | None, now: datetime) -> str:
+    """How long ago an `iso` time was, for people: "3m ago", or "never" for None."""
+    if stamp is None:
+        return "never"
+    return f"{ago((now - from_iso(stamp)).total_seconds())} ago"
