@@ -35,6 +35,7 @@ from watchers.flights import Flight
 from watchers.http import Validators
 from watchers.legs import build_legs
 from watchers.opensky import CREDITS_PER_DAY_QUERY, OpenSkyClient, OpenSkyCredentials
+from watchers.schedule import RETRY_AFTER_CAP
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,6 @@ _NO_VALIDATORS = Validators()
 FAILURES_PER_POLL = 3
 BACKFILL_DAYS = 3  # a poll that starts with this many days missing is a backfill: it logs
 LOG_EVERY_DAYS = 10  # progress every this many days fetched, and when it ends
-RETRY_AFTER_CAP = 24 * 3600.0  # as watchers.schedule caps a Retry-After
 SIGHTING_MEMORY = timedelta(hours=24)
 LEG_GAP = timedelta(minutes=45)
 
