@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from bot import __version__
-from bot.admin import retry_failed_command
-from bot.config import Config, ConfigError, load_config, parse_duration
+from bot.config.types import Config, ConfigError
+from bot.config.validate import load_config, parse_duration
 from bot.init import init_command
 from bot.logs import setup_logging
 from bot.runner import EXIT_FATAL, EXIT_PENDING, EXIT_SOURCE_FAILED, Runner, RunOptions, run
@@ -28,6 +28,7 @@ from bot.settings import VARIABLES, Settings, SettingsError, load_paths, load_se
 from bot.sources_report import sources_command
 from bot.status import gather, health, render_status, status_data
 from bot.store import Store, StoreError, database_error
+from bot.telegram.replies import retry_failed_command
 from bot.timeutil import utcnow
 from bot.words import plural
 from watchers.opensky import OpenSkyCredentials

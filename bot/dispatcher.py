@@ -34,17 +34,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from bot.configtypes import Channel
-from bot.sinks import (
-    BadMarkup,
-    Message,
-    Migrated,
-    Permanent,
-    RetryLater,
-    Sent,
-    Sink,
-    Transient,
-)
+from bot.config.types import Channel
+from bot.sinks import BadMarkup, Message, Migrated, Permanent, RetryLater, Sent, Sink, Transient
 from bot.store import DueGroup, OutboxRow, Store, StoreError
 from bot.timeutil import Clock, from_iso, utcnow
 from bot.words import plural

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from bot.config import Channel, KeywordRule, RssSource
-from bot.query import Matcher, RuleMatch, TermHit
+from bot.config.types import Channel, KeywordRule, RssSource
+from bot.query.match import Matcher, RuleMatch, TermHit
 from bot.render import render_news
 from bot.store import NewAlert, SeenItem, SourceState, Store
 from bot.timeutil import Clock

@@ -24,17 +24,18 @@ from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application
 
 from bot import __version__
-from bot.admin import check_channels
-from bot.commands import TelegramTimeouts, build_application, register_commands
-from bot.config import Config, ConfigError, load_config
+from bot.config.types import Config, ConfigError
+from bot.config.validate import load_config
 from bot.dispatcher import Dispatcher, Limits, stop_dispatcher
-from bot.flights import AdsbPoller, OpenSkyPoller, RouteEvaluator
+from bot.flights.pollers import AdsbPoller, OpenSkyPoller, RouteEvaluator
 from bot.news import NewsPoller, PollOutcome
 from bot.redact import redact
 from bot.sinks import ConsoleSink, Sink
 from bot.store import DatabaseLock, Store, StoreError
-from bot.store_admin import PAUSED_RECHECK
-from bot.telegram_sink import TelegramSink
+from bot.store.mutes import PAUSED_RECHECK
+from bot.telegram.commands import TelegramTimeouts, build_application, register_commands
+from bot.telegram.replies import check_channels
+from bot.telegram.sink import TelegramSink
 from bot.timeutil import Clock, ago, iso, utcnow
 from bot.words import plural
 from watchers.http import FetchLimits, make_client

@@ -14,15 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from bot.configtypes import (
-    AdsbSource,
-    Config,
-    KeywordRule,
-    OpenSkySource,
-    RouteRule,
-    Rule,
-    Source,
-)
+from bot.config.types import AdsbSource, Config, KeywordRule, OpenSkySource, RouteRule, Rule, Source
 from bot.store import SourceHealth, Store, StoreError, database_error
 from bot.timeutil import ago, since, utcnow
 from bot.words import plural

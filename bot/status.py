@@ -14,12 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from bot import __version__
-from bot.flightplan import Backfill
+from bot.flights.plan import Backfill
 from bot.render import MESSAGE_BUDGET, split_messages, visible_length
 from bot.store import OutboxCounts, SourceHealth, Store
-from bot.store_admin import Mute
-from bot.store_flights import FlightProgress
-from bot.store_retention import StorageReport
+from bot.store.flights import FlightProgress
+from bot.store.mutes import Mute
+from bot.store.retention import StorageReport
 from bot.timeutil import ago, from_iso, iso, since
 from bot.words import plural
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from bot.config import Config
+from bot.config.types import Config
 from bot.logs import QUIET, setup_logging
 from bot.runner import RunOptions
 from tests.fakes.feed_server import Entry

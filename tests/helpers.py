@@ -12,10 +12,11 @@ from pathlib import Path
 
 from telegram.ext import Application
 
-from bot.commands import TelegramTimeouts
-from bot.config import Config, parse_config
+from bot.config.types import Config
+from bot.config.validate import parse_config
 from bot.dispatcher import Limits
 from bot.runner import Runner, RunOptions, run
+from bot.telegram.commands import TelegramTimeouts
 from tests.fakes.telegram_api import TEST_CHAT_ID
 from watchers.http import FetchLimits
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from bot.config import parse_config
+from bot.config.validate import parse_config
 from bot.dispatcher import Dispatcher, Limits
 from bot.news import NewsPoller
 from bot.sinks import Message, SendOutcome, Sent

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from telegram.ext import Application
 
-from bot.commands import COMMANDS, build_application
-from bot.config import parse_config
+from bot.config.validate import parse_config
 from bot.store import Store
+from bot.telegram.commands import COMMANDS, build_application
 from bot.timeutil import utcnow
 from tests.fakes.feed_server import Entry, FeedServer, rss
 from tests.fakes.telegram_api import TEST_CHAT_ID, TEST_TOKEN, FakeTelegramAPI

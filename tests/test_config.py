@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_config, parse_config, parse_duration
+from bot.config.types import ConfigError
+from bot.config.validate import load_config, parse_config, parse_duration
 
 GOOD = """\
 [telegram]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.config import parse_config
+from bot.config.validate import parse_config
 from bot.runner import RunOptions, run
 from bot.status import gather, render_status
 from bot.store import Store

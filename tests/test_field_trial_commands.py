@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.commands import COMMANDS, HELP
-from bot.config import parse_config
+from bot.config.validate import parse_config
 from bot.store import Store
+from bot.telegram.commands import COMMANDS, HELP
 from tests.fakes.feed_server import Entry, FeedServer, rss
 from tests.fakes.telegram_api import TEST_TOKEN, FakeTelegramAPI
 from tests.faults import running

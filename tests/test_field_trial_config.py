@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.config import ConfigError, load_config, parse_config
+from bot.config.types import ConfigError
+from bot.config.validate import load_config, parse_config
 from bot.news import describe
-from bot.query import Matcher, parse_query
-from bot.queryparse import MAX_DEPTH, QueryError
+from bot.query.match import Matcher
+from bot.query.parse import MAX_DEPTH, QueryError, parse_query
 from tests.fakes.feed_server import Entry, FeedServer, rss
 from tests.fakes.telegram_api import TEST_TOKEN, FakeTelegramAPI
 from tests.helpers import config_text, eventually, fast_options, start

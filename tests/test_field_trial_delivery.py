@@ -19,14 +19,14 @@ import pytest
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
-from bot.admin import check_channels
 from bot.cli import main
-from bot.commands import TelegramTimeouts
-from bot.config import load_config
-from bot.configtypes import Channel
+from bot.config.types import Channel
+from bot.config.validate import load_config
 from bot.dispatcher import Dispatcher, Limits
 from bot.store import NewAlert, Store
-from bot.telegram_sink import TelegramSink
+from bot.telegram.commands import TelegramTimeouts
+from bot.telegram.replies import check_channels
+from bot.telegram.sink import TelegramSink
 from tests.fakes.feed_server import FeedServer, rss
 from tests.fakes.telegram_api import TEST_CHAT_ID, TEST_TOKEN, FakeTelegramAPI
 from tests.faults import delivered, running, story

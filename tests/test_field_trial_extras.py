@@ -20,11 +20,12 @@ import pytest
 
 from bot import __version__, init
 from bot.cli import main
-from bot.config import Config, parse_config
-from bot.flights import OpenSkyPoller, RouteEvaluator
+from bot.config.types import Config
+from bot.config.validate import parse_config
+from bot.flights.pollers import OpenSkyPoller, RouteEvaluator
 from bot.status import gather, render_status
 from bot.store import NewAlert, Store
-from bot.store_retention import PruneReport
+from bot.store.retention import PruneReport
 from bot.timeutil import iso
 from tests.fakes.opensky_api import FakeOpenSky
 from tests.test_dockerfile import exec_form, final, final_env
@@ -56,19 +57,26 @@ def test_importlib_resources_finds_the_example() -> None:
 
 
 def wheel_files() -> list[PurePosixPath]:
-    """The files a wheel built from pyproject.toml holds: each listed package's modules and
-    its package-data globs (setuptools takes subpackages only when they are listed)."""
+    """The files a wheel built from pyproject.toml holds: the modules of every package that
+    `[tool.setuptools.packages.find]` includes (a folder with an `__init__.py` whose dotted
+    name matches a pattern) and its package-data globs."""
     tool = PYPROJECT["tool"]["setuptools"]
+    include = tool["packages"]["find"]["include"]
     data = tool.get("package-data", {})
+    packages = sorted(
+        ".".join(init_file.parent.relative_to(ROOT).parts)
+        for init_file in ROOT.glob("**/__init__.py")
+        if ".git" not in init_file.parts
+    )
     found: list[PurePosixPath] = []
-    for package in tool["packages"]:
+    for package in packages:
+        if not any(fnmatch(package, pattern) for pattern in include):
+            continue
         directory = ROOT / package.replace(".", "/")
-        found += [PurePosixPath(package, p.name) for p in directory.glob("*.py")]
+        base = PurePosixPath(*package.split("."))
+        found += [base / p.name for p in directory.glob("*.py")]
         for pattern in data.get(package, []):
-            found += [
-                PurePosixPath(package, p.relative_to(directory).as_posix())
-                for p in directory.glob(pattern)
-            ]
+            found += [base / p.relative_to(directory).as_posix() for p in directory.glob(pattern)]
     return found
 
 

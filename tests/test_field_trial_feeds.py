@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.config import parse_config
+from bot.config.validate import parse_config
 from bot.news import NewsPoller, PollOutcome
 from bot.status import gather, render_status
 from bot.store import Store

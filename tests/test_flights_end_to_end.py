@@ -10,8 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.config import Config, parse_config
-from bot.flights import AdsbPoller, OpenSkyPoller, RouteEvaluator
+from bot.config.types import Config
+from bot.config.validate import parse_config
+from bot.flights.pollers import AdsbPoller, OpenSkyPoller, RouteEvaluator
 from bot.status import gather, render_status
 from bot.store import Store
 from tests.fakes.adsb_api import FakeAdsbApi as FakeAdsb

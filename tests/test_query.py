@@ -6,20 +6,9 @@ import itertools
 
 import pytest
 
-from bot.query import (
-    And,
-    Matcher,
-    Node,
-    Not,
-    Or,
-    QueryError,
-    RuleMatch,
-    Term,
-    TermHit,
-    normalise,
-    parse_query,
-)
-from bot.textnorm import words
+from bot.query.match import Matcher, RuleMatch, TermHit
+from bot.query.parse import And, Node, Not, Or, QueryError, Term, parse_query
+from bot.query.textnorm import normalise, words
 
 
 def matches(query: str, text: str) -> bool:

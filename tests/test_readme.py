@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from bot.cli import _parser
-from bot.commands import COMMANDS
-from bot.config import parse_config
-from bot.configtypes import RULE_KEYS, SOURCE_KEYS, TABLE_KEYS
+from bot.config.types import RULE_KEYS, SOURCE_KEYS, TABLE_KEYS
+from bot.config.validate import parse_config
 from bot.settings import VARIABLES, Settings
+from bot.telegram.commands import COMMANDS
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

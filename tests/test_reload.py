@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from bot.config import load_config
+from bot.config.validate import load_config
 from tests.fakes.feed_server import Entry, FeedServer, rss
 from tests.fakes.telegram_api import TEST_TOKEN, FakeTelegramAPI
 from tests.helpers import ADMIN, config_text, eventually, fast_options, start

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import parse_config
-from bot.configtypes import StorageSettings
+from bot.config.types import StorageSettings
+from bot.config.validate import parse_config
 from bot.status import gather, render_status
 from bot.store import NewAlert, Store
 from watchers.flights import Flight, Sighting

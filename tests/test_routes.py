@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.configtypes import OpenSkySource, RouteRule
-from bot.flightplan import (
+from bot.config.types import OpenSkySource, RouteRule
+from bot.flights.plan import (
     DayQuery,
     coverage_of,
     due_queries,
@@ -17,9 +17,9 @@ from bot.flightplan import (
     rule_days,
     watched_airports,
 )
-from bot.routes import decide, holds, render_route
+from bot.flights.routes import decide, holds, render_route
 from bot.store import Store
-from bot.store_flights import CoverageEntry, StoredFlight
+from bot.store.flights import CoverageEntry, StoredFlight
 from tests.fakes.telegram_api import parse_html
 from watchers.flights import Flight
 

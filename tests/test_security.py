@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Config, parse_config
-from bot.flightplan import last_available_day, start_of
+from bot.config.types import Config
+from bot.config.validate import parse_config
+from bot.flights.plan import last_available_day, start_of
 from bot.runner import run
 from bot.status import gather, render_status, status_data
 from bot.store import Store

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.query import Matcher, parse_query
+from bot.query.match import Matcher
+from bot.query.parse import parse_query
 
 RULES_TOML = Path(__file__).resolve().parent.parent / "rules.toml"
 

@@ -15,11 +15,11 @@ import pytest
 
 from bot import __version__
 from bot.cli import main
-from bot.commands import build_application
-from bot.config import parse_config
-from bot.flights import OpenSkyPoller
+from bot.config.validate import parse_config
+from bot.flights.pollers import OpenSkyPoller
 from bot.status import MAX_CHARS, gather, render_status, status_data, status_messages
 from bot.store import Store
+from bot.telegram.commands import build_application
 from bot.timeutil import iso
 from tests.fakes.opensky_api import FakeOpenSky
 from tests.fakes.telegram_api import (

@@ -33,7 +33,7 @@ from bot.sinks import (
     Sent,
     Transient,
 )
-from bot.telegram_sink import TelegramSink, classify
+from bot.telegram.sink import TelegramSink, classify
 from tests.fakes.telegram_api import (
     DEFAULT_MIGRATE_TO,
     TEST_CHAT_ID,

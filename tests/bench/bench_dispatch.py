@@ -34,11 +34,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.commands import build_application
 from bot.dispatcher import Dispatcher, Limits
 from bot.render import render_news
 from bot.store import NewAlert, Store
-from bot.telegram_sink import TelegramSink
+from bot.telegram.commands import build_application
+from bot.telegram.sink import TelegramSink
 from bot.timeutil import utcnow
 from tests.bench.child import JsonLinesChild
 from tests.bench.corpus import rss_feed

@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.config import load_config, parse_config
+from bot.config.validate import load_config, parse_config
 from bot.news import NewsPoller
 from bot.store import Store
 from bot.timeutil import utcnow

@@ -37,9 +37,9 @@ from pathlib import Path
 
 import airportsdata
 
-from bot.config import parse_config
-from bot.flightplan import last_available_day, start_of
-from bot.flights import RouteEvaluator
+from bot.config.validate import parse_config
+from bot.flights.plan import last_available_day, start_of
+from bot.flights.pollers import RouteEvaluator
 from bot.store import Store
 from bot.timeutil import iso
 from tests.bench.report import Row, median, spread, table

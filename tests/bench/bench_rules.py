@@ -8,7 +8,7 @@ Ukrainian or Russian) parsed by `watchers.feeds.parse_feed`, title + summary + c
 generated ones in the same style: entities in English, Ukrainian and Russian, prefixes,
 phrases, AND / OR / NOT.
 
-- matcher: `bot.query.Matcher` (all rules compiled together), a fresh one per run, so its
+- matcher: `bot.query.match.Matcher` (all rules compiled together), a fresh one per run, so its
   token memo starts empty; every item through every rule, hits included.
 - one query at a time: the baseline, each rule's syntax tree evaluated on its own for each
   item (the item normalised and tokenised once, words looked up in a set, prefixes and
@@ -25,10 +25,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.config import load_config
+from bot.config.validate import load_config
 from bot.news import item_text
-from bot.query import And, Matcher, Node, Not, Or, Query, Term, parse_query
-from bot.textnorm import normalise, words
+from bot.query.match import Matcher
+from bot.query.parse import And, Node, Not, Or, Query, Term, parse_query
+from bot.query.textnorm import normalise, words
 from tests.bench.corpus import keyword_queries, rss_feed
 from tests.bench.report import Row, median, spread, table
 from watchers.feeds import parse_feed

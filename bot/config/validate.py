@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.config_flights import FlightChecks, extend_history
-from bot.configtypes import (
+from bot.config.flights import FlightChecks, extend_history
+from bot.config.tomllines import Path as KeyPath
+from bot.config.tomllines import line_of, locate_keys
+from bot.config.types import (
     DEFAULT_API_URL,
     RULE_KEYS,
     SOURCE_KEYS,
@@ -35,9 +37,7 @@ from bot.configtypes import (
     StorageSettings,
     TelegramSettings,
 )
-from bot.query import Query, QueryError, parse_query
-from bot.tomllines import Path as KeyPath
-from bot.tomllines import line_of, locate_keys
+from bot.query.parse import Query, QueryError, parse_query
 from watchers.feeds import normalise_link
 
 __all__ = [

@@ -13,8 +13,8 @@ from datetime import date, datetime, timedelta
 
 import httpx
 
-from bot.configtypes import AdsbSource, Channel, OpenSkySource, RouteRule
-from bot.flightplan import (
+from bot.config.types import AdsbSource, Channel, OpenSkySource, RouteRule
+from bot.flights.plan import (
     BackfillTracker,
     Coverage,
     DayQuery,
@@ -24,8 +24,8 @@ from bot.flightplan import (
     rule_days,
     watched_airports,
 )
+from bot.flights.routes import decide, render_route, window_text
 from bot.news import PollOutcome
-from bot.routes import decide, render_route, window_text
 from bot.store import NewAlert, Store
 from bot.timeutil import Clock, ago
 from bot.words import plural

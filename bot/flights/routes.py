@@ -13,10 +13,10 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.configtypes import RouteRule
-from bot.flightplan import Coverage
+from bot.config.types import RouteRule
+from bot.flights.plan import Coverage
 from bot.render import Rendered
-from bot.store_flights import StoredFlight
+from bot.store.flights import StoredFlight
 from watchers.airports import airport
 
 MAX_LISTED = 40

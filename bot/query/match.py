@@ -1,6 +1,6 @@
 """Keyword queries: parse them (`parse_query`) and match many rules against one text at once.
 
-The language is described in `bot.queryparse`; normalisation in `bot.textnorm`. Pure: no I/O,
+The language is described in `bot.query.parse`; normalisation in `bot.query.textnorm`. Pure: no I/O,
 no clock.
 """
 
@@ -11,18 +11,8 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from itertools import chain, filterfalse
 
-from bot.queryparse import (
-    MIN_STEM,
-    And,
-    Node,
-    Not,
-    Or,
-    Query,
-    QueryError,
-    Term,
-    parse_query,
-)
-from bot.textnorm import joins_words, normalise, word_spans, words
+from bot.query.parse import MIN_STEM, And, Node, Not, Or, Query, QueryError, Term, parse_query
+from bot.query.textnorm import joins_words, normalise, word_spans, words
 
 __all__ = [
     "And",

@@ -22,10 +22,10 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from bot.migrations import migrations
-from bot.store_admin import AdminRecords, hold_if_muted
-from bot.store_flights import FlightRecords
-from bot.store_retention import Retention
+from bot.store.flights import FlightRecords
+from bot.store.migrations import migrations
+from bot.store.mutes import AdminRecords, hold_if_muted
+from bot.store.retention import Retention
 from bot.timeutil import iso
 from watchers.http import Validators
 from watchers.items import NewsItem
@@ -143,7 +143,7 @@ def _enqueue(conn: sqlite3.Connection, alert: NewAlert, stamp: str) -> int:
     """Add an outbox row unless its dedup key is there already; 1 if added.
 
     An alert whose rules are all muted is recorded in `muted_alerts` instead (0; see
-    `bot.store_admin`).
+    `bot.store.mutes`).
     """
     if hold_if_muted(conn, alert, stamp):
         return 0

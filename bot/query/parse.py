@@ -3,17 +3,17 @@
 Terms are words (`minsk`), prefixes (`minsk*`, at least 3 letters before the star) and
 "quoted phrases" (`"eastern libya"`, `"belavia flight*"`), joined by `AND`, `OR`, `NOT` (upper
 case only) and parentheses; adjacent terms mean AND; NOT binds tighter than AND, AND tighter
-than OR. Term words are normalised like the text they match (`bot.textnorm`). Every query needs
-at least one term that must be present: `NOT x` alone is rejected. Parentheses and NOT nest at
-most `MAX_DEPTH` levels. Punctuation in a term other than an apostrophe or hyphen inside a word
-is dropped (`c++` is `c`); `Query.punctuation_notes` says which terms have some.
+than OR. Term words are normalised like the text they match (`bot.query.textnorm`). Every
+query needs at least one term that must be present: `NOT x` alone is rejected. Parentheses and
+NOT nest at most `MAX_DEPTH` levels. Punctuation in a term other than an apostrophe or hyphen
+inside a word is dropped (`c++` is `c`); `Query.punctuation_notes` says which terms have some.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.textnorm import joins_words, normalise, words
+from bot.query.textnorm import joins_words, normalise, words
 
 MIN_STEM = 3
 # Parentheses and NOT nested deeper than this are rejected: parsing, compiling and matching

@@ -2,7 +2,7 @@
 `/retry`, `/pause`, `/resume`; and the channel check at start (`check_channels`).
 
 Each function takes what it needs (the store, the arguments, the current rule ids or
-channels, `now`) and returns the reply as plain text; `bot.commands` wires them to
+channels, `now`) and returns the reply as plain text; `bot.telegram.commands` wires them to
 python-telegram-bot. Replies are sent without a parse mode, so nothing needs escaping.
 """
 
@@ -19,11 +19,11 @@ from telegram import Bot
 from telegram.constants import ChatMemberStatus
 from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
 
-from bot.config import parse_duration
-from bot.configtypes import Channel
+from bot.config.types import Channel
+from bot.config.validate import parse_duration
 from bot.redact import redact_secret
 from bot.store import Store, StoreError
-from bot.store_admin import PAUSED_RECHECK, RecentAlert
+from bot.store.mutes import PAUSED_RECHECK, RecentAlert
 from bot.timeutil import ago
 from bot.words import plural
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bot.query import Query
+from bot.query.parse import Query
 
 DEFAULT_API_URL = "https://api.telegram.org"
 OPENSKY_API_URL = "https://opensky-network.org/api"

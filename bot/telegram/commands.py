@@ -17,7 +17,13 @@ from telegram import BotCommand, LinkPreviewOptions, Message, Update
 from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
 from telegram.request import HTTPXRequest
 
-from bot.admin import (
+from bot.config.types import Config
+from bot.redact import redact_secret
+from bot.render import split_messages
+from bot.sources_report import render_sources, stored_state
+from bot.status import gather, status_messages
+from bot.store import Store
+from bot.telegram.replies import (
     channel_test_reply,
     mute_reply,
     pause_reply,
@@ -27,12 +33,6 @@ from bot.admin import (
     unknown_command_reply,
     unmute_reply,
 )
-from bot.configtypes import Config
-from bot.redact import redact_secret
-from bot.render import split_messages
-from bot.sources_report import render_sources, stored_state
-from bot.status import gather, status_messages
-from bot.store import Store
 from bot.timeutil import Clock
 
 log = logging.getLogger(__name__)

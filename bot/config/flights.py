@@ -1,6 +1,6 @@
 """Validation of the flight parts of `rules.toml`: OpenSky and ADS-B sources, route rules.
 
-A mixin of the configuration validator (`bot.config._Validator`): it reports problems
+A mixin of the configuration validator (`bot.config.validate._Validator`): it reports problems
 through the same `problem()` so every error reads `FILE:LINE: where: what`.
 """
 
@@ -11,7 +11,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from bot.configtypes import (
+from bot.config.tomllines import Path as KeyPath
+from bot.config.types import (
     OPENSKY_API_URL,
     OPENSKY_AUTH_URL,
     AdsbSource,
@@ -20,7 +21,6 @@ from bot.configtypes import (
     Rule,
     Source,
 )
-from bot.tomllines import Path as KeyPath
 from watchers.airports import resolve
 
 _CALLSIGN = re.compile(r"^[A-Z0-9]{2,8}$")

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from bot.configtypes import OpenSkySource, RouteRule
-from bot.store_flights import CoverageEntry
+from bot.config.types import OpenSkySource, RouteRule
+from bot.store.flights import CoverageEntry
 from bot.words import plural
 from watchers.opensky import FlightKind
 
