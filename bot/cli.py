@@ -23,15 +23,16 @@ from bot.config.types import Config, ConfigError
 from bot.config.validate import load_config, parse_duration
 from bot.init import init_command
 from bot.logs import setup_logging
+from bot.retry import retry_failed_command
 from bot.runner import EXIT_FATAL, EXIT_PENDING, EXIT_SOURCE_FAILED, Runner, RunOptions, run
 from bot.settings import VARIABLES, Settings, SettingsError, load_paths, load_settings
 from bot.sources_report import sources_command
 from bot.status import gather, health, render_status, status_data
-from bot.store import Store, StoreError, database_error
-from bot.telegram.replies import retry_failed_command
-from bot.timeutil import utcnow
+from bot.store import Store
+from bot.store.base import StoreError, database_error
 from bot.words import plural
-from watchers.opensky import OpenSkyCredentials
+from watchers.clock import utcnow
+from watchers.opensky_auth import OpenSkyCredentials
 
 log = logging.getLogger("bot")
 T = TypeVar("T")

@@ -36,9 +36,13 @@ from datetime import timedelta
 
 from bot.config.types import Channel
 from bot.sinks import BadMarkup, Message, Migrated, Permanent, RetryLater, Sent, Sink, Transient
-from bot.store import DueGroup, OutboxRow, Store, StoreError
-from bot.timeutil import Clock, from_iso, utcnow
+from bot.store import Store
+from bot.store.base import StoreError
+from bot.store.records import DueGroup, OutboxRow
+from bot.timeutil import from_iso
 from bot.words import plural
+from watchers.clock import Clock, utcnow
+from watchers.schedule import backoff
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +50,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class Limits:
     """Telegram's flood limits: per chat (a window and a gap between two messages), overall
-    per second; and the backoff after network failures."""
+    per second; and the backoff after network failures (`watchers.schedule.backoff`)."""
 
     per_chat: int = 20
     per_chat_window: float = 60.0
@@ -54,6 +58,7 @@ class Limits:
     overall_per_second: int = 30
     backoff_base: float = 2.0
     backoff_cap: float = 300.0
+    backoff_jitter: float = 0.2
 
 
 @dataclass
@@ -273,9 +278,14 @@ class Dispatcher:
                 log.warning("outbox #%d: flood control, pausing %.0fs: %s", row.id, pause, error)
             case Transient(error=error):
                 streak = self.transient_streak + 1
-                delay = min(
-                    self.limits.backoff_base * 2 ** (streak - 1), self.limits.backoff_cap
-                ) * self.rng.uniform(0.8, 1.2)
+                limits = self.limits
+                delay = backoff(
+                    streak,
+                    limits.backoff_base,
+                    limits.backoff_cap,
+                    jitter=limits.backoff_jitter,
+                    rng=self.rng,
+                )
                 self.store.release(
                     row.id, now + timedelta(seconds=delay), error=error, count_attempt=True
                 )

@@ -20,20 +20,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-
-import httpx
 
 from bot.config.types import Channel, KeywordRule, RssSource
 from bot.query.match import Matcher, RuleMatch, TermHit
 from bot.render import render_news
-from bot.store import NewAlert, SeenItem, SourceState, Store
-from bot.timeutil import Clock
+from bot.store import Store
+from bot.store.records import NewAlert, PollOutcome, SeenItem, SourceState
 from bot.words import plural
+from watchers.clock import Clock
 from watchers.errors import RateLimited, WatcherError
 from watchers.http import FetchLimits, Validators
 from watchers.items import NewsItem, fingerprint
-from watchers.rss import PollResult, poll_feed
+from watchers.rss import FeedReader, PollResult
 
 log = logging.getLogger(__name__)
 
@@ -141,24 +139,14 @@ def _alert(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class PollOutcome:
-    """What one poll did: alerts enqueued (or new flights), or the error and any Retry-After."""
-
-    alerts: int = 0
-    error: str | None = None
-    retry_after: float | None = None
-    failures: int = 0
-    flights: int = 0
-
-
 class NewsPoller:
-    """Polls news sources and records what they bring."""
+    """Polls news sources and records what they bring; `reader` (fetching and parsing) is
+    the runner's, shared by the polls of one run."""
 
     def __init__(
         self,
         store: Store,
-        client: httpx.AsyncClient,
+        reader: FeedReader,
         rules: Sequence[KeywordRule],
         channels: Mapping[str, Channel],
         *,
@@ -166,7 +154,7 @@ class NewsPoller:
         limits: FetchLimits | None = None,
     ) -> None:
         self.store = store
-        self.client = client
+        self.reader = reader
         self.rules = {rule.id: rule for rule in rules}
         self.channels = channels
         self.clock = clock
@@ -191,8 +179,7 @@ class NewsPoller:
         state = self.store.source_state(source.id)
         moved = state.seeded and state.url is not None and state.url != source.url
         try:
-            result = await poll_feed(
-                self.client,
+            result = await self.reader.poll(
                 source.id,
                 source.url,
                 Validators() if moved else state.validators,
@@ -203,7 +190,7 @@ class NewsPoller:
             message = str(exc)
             failures = self.store.record_failure(source.id, source.kind, self.clock(), message)
             if message != state.last_error or state.consecutive_failures == 0:
-                log.warning("source %s failed: %s", source.id, message)
+                log.warning("source %s failed: %s", source.id, exc.detail)
             retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
             return PollOutcome(error=message, retry_after=retry_after, failures=failures)
         if state.consecutive_failures:

@@ -1,15 +1,16 @@
 """`vedette run`: wires the watchers, the store, the dispatcher and the Telegram commands.
 
 One asyncio task per source (its own interval, jitter, backoff), one dispatcher task, a
-heartbeat, and python-telegram-bot's polling for commands, all stopped cleanly when `stop`
-is set (SIGTERM/SIGINT in the CLI). With `once`, every source is polled once, what is due
-is delivered, and the run ends.
+heartbeat, and the Telegram application (`bot.telegram.app`: its start, polling for
+commands and stop), all stopped cleanly when `stop` is set (SIGTERM/SIGINT in the CLI). With
+`once`, every source is polled once, what is due is delivered, and the run ends. Without a
+token, or with `dry_run`, alerts go to the console sink (`bot.sinks`) and nothing talks to
+Telegram. The runner imports nothing from python-telegram-bot itself.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import sqlite3
@@ -17,33 +18,33 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
-from typing import TypeVar
 
 import httpx
-from telegram.error import InvalidToken, TelegramError
-from telegram.ext import Application
 
 from bot import __version__
 from bot.config.types import Config, ConfigError
 from bot.config.validate import load_config
 from bot.dispatcher import Dispatcher, Limits, stop_dispatcher
 from bot.flights.pollers import AdsbPoller, OpenSkyPoller, RouteEvaluator
-from bot.news import NewsPoller, PollOutcome
-from bot.redact import redact
+from bot.news import NewsPoller
 from bot.sinks import ConsoleSink, Sink
-from bot.store import DatabaseLock, Store, StoreError
-from bot.store.mutes import PAUSED_RECHECK
-from bot.telegram.commands import TelegramTimeouts, build_application, register_commands
-from bot.telegram.replies import check_channels
-from bot.telegram.sink import TelegramSink
-from bot.timeutil import Clock, ago, iso, utcnow
+from bot.stopping import sleep_or_stop, unless_stopped
+from bot.store import Store
+from bot.store.base import DatabaseLock, StoreError
+from bot.store.records import PollOutcome
+from bot.store.sources import PAUSED_RECHECK
+from bot.telegram.app import TelegramApp, use_timedeltas
+from bot.telegram.commands import Commands, TelegramTimeouts
+from bot.timeutil import ago, iso
 from bot.words import plural
+from watchers.adsb import Pacing
+from watchers.clock import Clock, utcnow
 from watchers.http import FetchLimits, make_client
-from watchers.opensky import OpenSkyCredentials
+from watchers.opensky_auth import OpenSkyCredentials
+from watchers.rss import FeedReader
 from watchers.schedule import first_delay, next_delay
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # Exit codes of `vedette run` (2, a bad configuration, is the CLI's). With `--once`, 4 wins
 # over 3 when both apply.
@@ -69,6 +70,17 @@ class RunOptions:
 
 
 @dataclass(frozen=True)
+class Fetching:
+    """What the polls of one run share, made by `Runner.run` and closed with it: the HTTP
+    client, the feed reader (its limit on polls in flight and its parser thread), and the
+    ADS-B providers' request slots."""
+
+    client: httpx.AsyncClient
+    feeds: FeedReader
+    adsb_pacing: Pacing
+
+
+@dataclass(frozen=True)
 class Job:
     """One source's polling: its id, interval, poll, and whether it brings flights."""
 
@@ -76,13 +88,6 @@ class Job:
     every: float
     poll: Callable[[], Awaitable[PollOutcome]]
     flights: bool = False
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
-    """Sleep `seconds` unless `stop` is set first; True when stopping."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), max(0.0, seconds))
-    return stop.is_set()
 
 
 class Runner:
@@ -99,34 +104,30 @@ class Runner:
         self.config = config
         self.opensky = opensky
         self.store = store
-        self.token = token
         self.options = options
         self.clock = options.clock
-        self.fatal: str | None = None
         self._reloaded = asyncio.Event()
         self._background: set[asyncio.Future[str]] = set()
-        self.app: Application | None = None  # type: ignore[type-arg]
+        self.telegram: TelegramApp | None = None
         self.sink: Sink
         if token and not options.dry_run:
-            self.app = build_application(
-                token,
-                config.telegram.api_url,
-                config.telegram.admins,
+            use_timedeltas()  # once, before any python-telegram-bot object is built
+            commands = Commands(
                 store,
-                clock=self.clock,
-                configured_sources=[s.id for s in config.sources],
-                timeouts=options.telegram_timeouts,
-                config=lambda: self.config,
+                self.clock,
+                secret=token,
+                config=lambda: self.config,  # in force at each command: follows reloads
                 reload=self.reload,
                 wake=lambda: self.dispatcher.wake(),
             )
-            self.sink = TelegramSink(
-                self.app.bot, secret=token, read_timeout_cap=options.telegram_timeouts.read_cap
+            self.telegram = TelegramApp(
+                token, config.telegram.api_url, commands, options.telegram_timeouts
             )
+            self.sink = self.telegram.sink
         else:
             self.sink = options.console or ConsoleSink()
         limits = options.dispatch_limits
-        if self.app is None:  # the console is not Telegram: no flood limits for stdout
+        if self.telegram is None:  # the console is not Telegram: no flood limits for stdout
             limits = replace(limits, per_chat=10**9, per_chat_gap=0.0, overall_per_second=10**9)
         self.dispatcher = Dispatcher(
             store,
@@ -162,7 +163,7 @@ class Runner:
             }
         )
         self._heartbeat()
-        if self.app is None:
+        if self.telegram is None:
             why = "--dry-run" if self.options.dry_run else "no TELEGRAM_BOT_TOKEN is set"
             log.warning("console sink: %s, alerts are printed to stdout", why)
         log.info("%s", self.summary())
@@ -170,17 +171,24 @@ class Runner:
         async with make_client(
             self.options.fetch_limits, transport=self.options.feed_transport
         ) as client:
+            fetching = Fetching(client, FeedReader(client), Pacing())
             try:
                 if self.options.once:
-                    code = await self._once(self._jobs(client), stop)
+                    code = await self._once(self._jobs(fetching), stop)
                 else:
-                    await self._forever(client, stop)
+                    await self._forever(fetching, stop)
             finally:
+                fetching.feeds.close()
                 self.store.set_meta({"stopped_at": iso(self.clock())})
         if self.fatal:
             log.error("%s", self.fatal)
             return EXIT_FATAL
         return code
+
+    @property
+    def fatal(self) -> str | None:
+        """Why the run must end with EXIT_FATAL (Telegram rejected the token), or None."""
+        return self.telegram.fatal if self.telegram is not None else None
 
     def summary(self) -> str:
         """The start-up line: what is watched, and when the first alerts can come."""
@@ -210,11 +218,11 @@ class Runner:
             line += f"; first polls within 10s, then every {span}"
         return line
 
-    def _jobs(self, client: httpx.AsyncClient) -> list[Job]:
-        config, store, clock = self.config, self.store, self.clock
+    def _jobs(self, fetching: Fetching) -> list[Job]:
+        config, store, clock, client = self.config, self.store, self.clock, fetching.client
         news = NewsPoller(
             store,
-            client,
+            fetching.feeds,
             config.keyword_rules,
             config.channels,
             clock=clock,
@@ -225,7 +233,7 @@ class Runner:
             poller = OpenSkyPoller(store, client, sky, credentials=self.opensky, clock=clock)
             jobs.append(Job(sky.id, sky.every, poller.poll, flights=True))
         for adsb in config.adsb_sources:
-            live = AdsbPoller(store, client, adsb, clock=clock)
+            live = AdsbPoller(store, client, adsb, clock=clock, pacing=fetching.adsb_pacing)
             jobs.append(Job(adsb.id, adsb.every, live.poll, flights=True))
         return jobs
 
@@ -245,7 +253,7 @@ class Runner:
         pending. Returns EXIT_PENDING, EXIT_SOURCE_FAILED or EXIT_OK."""
         jobs = [job for job in jobs if not self.store.is_paused(job.id)]  # /pause
         polls = asyncio.gather(*(job.poll() for job in jobs), return_exceptions=True)
-        results = await _unless_stopped(polls, stop)
+        results = await unless_stopped(polls, stop)
         if results is None:
             log.info("stopping before every source was polled")
             return EXIT_OK
@@ -257,16 +265,16 @@ class Runner:
             elif result.error is not None:
                 failed.append(job.id)
         self._evaluate_routes()
-        left = 0
+        left, telegram = 0, self.telegram
         try:
-            if self.app is not None:
-                await _unless_stopped(self._initialize_bot(), stop)
+            if telegram is not None:
+                await unless_stopped(telegram.connect(self.config.channels), stop)
             if self.fatal is None and not stop.is_set():
-                drained = await _unless_stopped(self.dispatcher.drain(), stop)
+                drained = await unless_stopped(self.dispatcher.drain(), stop)
                 left = self.store.outbox_counts().pending if drained is None else drained
         finally:
-            if self.app is not None:
-                await self.app.bot.shutdown()
+            if telegram is not None:
+                await telegram.close()
         if stop.is_set():
             log.info("stopping")
             return EXIT_OK
@@ -285,7 +293,7 @@ class Runner:
             return EXIT_OK
         return EXIT_PENDING if left else EXIT_SOURCE_FAILED if failed else EXIT_OK
 
-    async def _forever(self, client: httpx.AsyncClient, stop: asyncio.Event) -> None:
+    async def _forever(self, fetching: Fetching, stop: asyncio.Event) -> None:
         halt = asyncio.Event()
 
         async def watch_stop() -> None:
@@ -299,7 +307,7 @@ class Runner:
         sender_stopped = asyncio.Event()
         commands = asyncio.create_task(self._commands(halt, sender_stopped), name="telegram")
         while not halt.is_set():
-            await self._watch(client, halt)
+            await self._watch(fetching, halt)
         log.info("stopping")
         for task in tasks:
             task.cancel()
@@ -308,12 +316,12 @@ class Runner:
         sender_stopped.set()
         await commands
 
-    async def _watch(self, client: httpx.AsyncClient, halt: asyncio.Event) -> None:
+    async def _watch(self, fetching: Fetching, halt: asyncio.Event) -> None:
         """Poll the current configuration's sources until `halt` or a reload."""
         self._reloaded.clear()
         jobs = [
             asyncio.create_task(self._source_loop(job, halt), name=f"source {job.id}")
-            for job in self._jobs(client)
+            for job in self._jobs(fetching)
         ]
         if self.config.route_rules:
             jobs.append(asyncio.create_task(self._route_loop(halt)))
@@ -372,7 +380,7 @@ class Runner:
     async def _source_loop(self, job: Job, halt: asyncio.Event) -> None:
         delay = first_delay(job.every, self.options.rng)
         failures = 0
-        while not await _sleep_or_stop(halt, delay):
+        while not await sleep_or_stop(halt, delay):
             if self.store.is_paused(job.id):  # /pause SOURCE; looked at again soon
                 delay = min(job.every, PAUSED_RECHECK)
                 continue
@@ -395,13 +403,13 @@ class Runner:
     async def _route_loop(self, halt: asyncio.Event) -> None:
         """Windows slide with time: evaluate route rules at start and then regularly."""
         self._evaluate_routes()
-        while not await _sleep_or_stop(halt, self.options.route_every):
+        while not await sleep_or_stop(halt, self.options.route_every):
             self._evaluate_routes()
 
     async def _prune_loop(self, halt: asyncio.Event) -> None:
         """Prune old history a minute after start, then every `prune_every`."""
         delay = min(60.0, self.config.storage.prune_every)
-        while not await _sleep_or_stop(halt, delay):
+        while not await sleep_or_stop(halt, delay):
             self.prune()
             delay = self.config.storage.prune_every
 
@@ -421,86 +429,16 @@ class Runner:
         log.info("pruned %s", report.describe())
 
     async def _heartbeat_loop(self, halt: asyncio.Event) -> None:
-        while not await _sleep_or_stop(halt, self.options.heartbeat_every):
+        while not await sleep_or_stop(halt, self.options.heartbeat_every):
             try:
                 self._heartbeat()
             except StoreError as exc:
                 log.error("heartbeat: %s", exc)
 
-    async def _initialize_bot(self) -> bool:
-        """getMe once; False on a network failure. A rejected token is fatal."""
-        assert self.app is not None  # noqa: S101
-        try:
-            await self.app.initialize()
-        except InvalidToken:
-            self.fatal = "Telegram rejected the bot token: check TELEGRAM_BOT_TOKEN"
-            return False
-        except TelegramError as exc:
-            log.warning("telegram: cannot reach the Bot API yet: %s", redact(str(exc)))
-            return False
-        await check_channels(self.app.bot, self.config.channels, self.token)  # logs each
-        return True
-
     async def _commands(self, halt: asyncio.Event, sender_stopped: asyncio.Event) -> None:
-        """Answer admin commands until `halt`; retries getMe while Telegram is down.
-
-        The bot's HTTP client is shared with the dispatcher, so it is shut down only after
-        `sender_stopped`: closing it under an in-flight send would turn a delivered message
-        into a failed one (and a duplicate at the next start).
-        """
-        if self.app is None:
-            return
-        app = self.app
-        delay = 2.0
-        while not await self._initialize_bot():
-            if self.fatal:
-                halt.set()
-            if self.fatal or await _sleep_or_stop(halt, delay):
-                await sender_stopped.wait()
-                await app.bot.shutdown()
-                return
-            delay = min(delay * 2, 300.0)
-        try:
-            await _quietly(register_commands(app), "setMyCommands")
-            assert app.updater is not None  # noqa: S101
-            await app.updater.start_polling(
-                poll_interval=0.0,
-                timeout=int(self.options.telegram_timeouts.poll),
-                allowed_updates=["message"],
-                drop_pending_updates=True,
-            )
-            await app.start()
-            await halt.wait()
-        finally:
-            if app.updater is not None and app.updater.running:
-                await app.updater.stop()
-            if app.running:
-                await app.stop()
-            await sender_stopped.wait()
-            await app.shutdown()
-
-
-async def _unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
-    """`work`'s result, or None when `stop` is set first (`work` is then cancelled)."""
-    task = asyncio.ensure_future(work)
-    stopping = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-        cut = not task.done()
-        if cut:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    return None if cut else task.result()
-
-
-async def _quietly(call: Awaitable[object], what: str) -> None:
-    try:
-        await call
-    except TelegramError as exc:
-        log.warning("telegram: %s failed: %s", what, redact(str(exc)))
+        """The Telegram application's life until `halt` (`TelegramApp.serve`), if any."""
+        if self.telegram is not None:
+            await self.telegram.serve(halt, sender_stopped, lambda: self.config.channels)
 
 
 async def run(

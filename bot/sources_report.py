@@ -15,9 +15,12 @@ from datetime import datetime
 from pathlib import Path
 
 from bot.config.types import AdsbSource, Config, KeywordRule, OpenSkySource, RouteRule, Rule, Source
-from bot.store import SourceHealth, Store, StoreError, database_error
-from bot.timeutil import ago, since, utcnow
+from bot.store import Store
+from bot.store.base import StoreError, database_error
+from bot.store.records import SourceHealth
+from bot.timeutil import ago, since
 from bot.words import plural
+from watchers.clock import utcnow
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,10 +16,8 @@ from typing import Any
 from bot import __version__
 from bot.flights.plan import Backfill
 from bot.render import MESSAGE_BUDGET, split_messages, visible_length
-from bot.store import OutboxCounts, SourceHealth, Store
-from bot.store.flights import FlightProgress
-from bot.store.mutes import Mute
-from bot.store.retention import StorageReport
+from bot.store import Store
+from bot.store.records import FlightProgress, Mute, OutboxCounts, SourceHealth, StorageReport
 from bot.timeutil import ago, from_iso, iso, since
 from bot.words import plural
 

@@ -1,16 +1,11 @@
-"""UTC timestamps as the store writes them, and the real clock (injected everywhere else)."""
+"""UTC timestamps as the store writes them, and durations as people read them.
+
+The clock (`Clock`, `utcnow`) is `watchers.clock`'s: one definition for the whole program.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
-
-Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    """The current time, aware, in UTC: the default `Clock`."""
-    return datetime.now(UTC)
 
 
 def iso(moment: datetime) -> str:

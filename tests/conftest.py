@@ -1,6 +1,20 @@
-"""Shared fixtures. The fakes live in tests/fakes/ and are imported here."""
+"""Shared fixtures: an open store on a real file, and the fakes (they live in tests/fakes/)."""
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.store import Store
 from tests.fakes.adsb_api import adsb_api  # noqa: F401
 from tests.fakes.feed_server import feed_server  # noqa: F401
 from tests.fakes.opensky_api import opensky_api  # noqa: F401
 from tests.fakes.telegram_api import telegram_api  # noqa: F401
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """An open store on a real SQLite file, `tmp_path / "vedette.db"`, closed after the test."""
+    opened = Store.open(tmp_path / "vedette.db")
+    yield opened
+    opened.close()

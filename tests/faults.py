@@ -16,13 +16,11 @@ import contextlib
 import io
 import json
 import logging
-import os
 import random
 import re
 import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -35,7 +33,9 @@ import pytest
 from bot.config.types import Config
 from bot.logs import QUIET, setup_logging
 from bot.runner import RunOptions
+from tests import process
 from tests.fakes.feed_server import Entry
+from tests.fakes.loopback import started
 from tests.fakes.opensky_api import TEST_CLIENT_SECRET, FakeOpenSky
 from tests.fakes.telegram_api import (
     TEST_CHAT_ID,
@@ -47,7 +47,6 @@ from tests.fakes.telegram_api import (
 )
 from tests.helpers import Running, start
 
-ROOT = Path(__file__).resolve().parent.parent
 STORY = re.compile(r"Haftar story (\d+)\b")
 SECRETS = (TEST_TOKEN, TEST_TOKEN.split(":", 1)[1], TEST_CLIENT_SECRET)
 _PATH = re.compile(r"/bot[^/]*/([A-Za-z0-9_]+)/?")
@@ -190,12 +189,7 @@ class FaultyTelegramAPI(FakeTelegramAPI):
 @pytest.fixture(name="faulty_telegram")
 def faulty_telegram_fixture() -> Iterator[FaultyTelegramAPI]:
     """A running FaultyTelegramAPI: token TEST_TOKEN, one known channel TEST_CHAT_ID."""
-    server = FaultyTelegramAPI(TEST_TOKEN, chats={TEST_CHAT_ID})
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
+    yield from started(FaultyTelegramAPI(TEST_TOKEN, chats={TEST_CHAT_ID}))
 
 
 class FaultyOpenSky(FakeOpenSky):
@@ -219,12 +213,7 @@ class FaultyOpenSky(FakeOpenSky):
 @pytest.fixture(name="faulty_opensky")
 def faulty_opensky_fixture() -> Iterator[FaultyOpenSky]:
     """A running FaultyOpenSky with plenty of credits."""
-    server = FaultyOpenSky(credits=10**6)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from started(FaultyOpenSky(credits=10**6))
 
 
 # ───────────────────────────── a port that can refuse ─────────────────────────────
@@ -385,20 +374,7 @@ async def running(
 
 def vedette(cwd: Path, *args: str, **env: str) -> subprocess.Popen[str]:
     """Start `python -m bot ARGS` in `cwd`, with the token and DEBUG logs unless overridden."""
-    values = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "VEDETTE_"))}
-    values.pop("OPENSKY_CLIENT_ID", None)
-    values.pop("OPENSKY_CLIENT_SECRET", None)
-    values.update(
-        PYTHONPATH=str(ROOT), TELEGRAM_BOT_TOKEN=TEST_TOKEN, VEDETTE_LOG_LEVEL="DEBUG", **env
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "bot", *args],
-        cwd=cwd,
-        env=values,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return process.vedette(cwd, *args, **{"VEDETTE_LOG_LEVEL": "DEBUG", **env})
 
 
 def finish(proc: subprocess.Popen[str], timeout: float) -> tuple[str, str]:

@@ -1,4 +1,5 @@
-"""Helpers for end-to-end tests: configurations for loopback servers, waiting, running."""
+"""Shared test helpers: a settable clock, alert builders, configurations for loopback
+servers, waiting for and running the bot."""
 
 from __future__ import annotations
 
@@ -8,19 +9,121 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from telegram.ext import Application
 
 from bot.config.types import Config
 from bot.config.validate import parse_config
-from bot.dispatcher import Limits
+from bot.dispatcher import Dispatcher, Limits
 from bot.runner import Runner, RunOptions, run
+from bot.sinks import Sink
+from bot.store import Store
+from bot.store.records import NewAlert
 from bot.telegram.commands import TelegramTimeouts
-from tests.fakes.telegram_api import TEST_CHAT_ID
-from watchers.http import FetchLimits
+from tests.fakes.telegram_api import TEST_CHAT_ID, FakeTelegramAPI
+from watchers.http import FetchLimits, Validators
 
 ADMIN = 4242
+STRANGER = 666  # a user who is not an admin
+GROUP = -100777  # a group the admin talks to the bot in
+CLOCK_START = datetime(2026, 6, 5, 8, 0, tzinfo=UTC)
+
+
+class Clock:
+    """A clock that moves only when the test sets `now` or calls `advance`.
+
+    Calling it gives the time, an aware UTC datetime, as production's `Clock` does.
+    """
+
+    def __init__(self, now: datetime = CLOCK_START) -> None:
+        if now.utcoffset() != timedelta(0):
+            raise ValueError(f"Clock needs an aware UTC datetime, got {now!r}")
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock `seconds` forward."""
+        self.now += timedelta(seconds=seconds)
+
+
+def new_alert(
+    key: str,
+    *rules: str,
+    source: str = "src",
+    channel: str = "main",
+    chat: int | str = -100,
+    plain: str | None = None,
+    link: str = "",
+    dedup_key: str | None = None,
+) -> NewAlert:
+    """The alert of `rules` (default r1) for item `key` of `source`.
+
+    Its dedup key is `news|<rules joined by +>|<key>` unless given; its text is `key` (bold
+    in the HTML) unless `plain` is given.
+    """
+    rules = rules or ("r1",)
+    text = key if plain is None else plain
+    return NewAlert(
+        dedup_key or f"news|{'+'.join(rules)}|{key}",
+        rules,
+        source,
+        key,
+        channel,
+        chat,
+        f"<b>{key}</b>",
+        text,
+        link,
+    )
+
+
+def record_alerts(store: Store, now: datetime, *alerts: NewAlert, source: str = "src") -> int:
+    """Record a successful poll of `source` with these alerts; the number of outbox rows added."""
+    return store.record_success(source, "rss", now, validators=Validators(), alerts=alerts)
+
+
+def enqueue(
+    store: Store, now: datetime, *keys: str, channel: str = "main", chat: int | str = -100
+) -> None:
+    """Queue one alert of rule r per key (dedup key `k|<key>`, text `key`) for `channel`."""
+    record_alerts(
+        store,
+        now,
+        *(new_alert(k, "r", channel=channel, chat=chat, dedup_key=f"k|{k}") for k in keys),
+    )
+
+
+def dispatcher(
+    store: Store, sink: Sink, clock: Callable[[], datetime], **limits: Any
+) -> Dispatcher:
+    """A dispatcher with a seeded rng and the given limits (no gap between messages)."""
+    limits.setdefault("per_chat_gap", 0.0)
+    return Dispatcher(store, sink, clock=clock, limits=Limits(**limits), rng=random.Random(1))
+
+
+async def run_sender_until(sender: Dispatcher, done: Callable[[], bool], *, wakes: int) -> None:
+    """Run `sender`'s loop, waking it every 10 ms, until `done()` or `wakes` wakes; stop it."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(sender.run(stop))
+    for _ in range(wakes):
+        if done():
+            break
+        sender.wake()
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+
+
+def fail_all(store: Store) -> None:
+    """Claim and fail every pending row, as a "chat not found" would."""
+    for row in store.outbox_rows("pending"):
+        claimed = store.claim(row["id"])
+        assert claimed is not None
+        store.mark_failed(claimed.id, "BadRequest: Chat not found")
 
 
 def config_text(
@@ -77,6 +180,18 @@ async def eventually(check: Callable[[], bool], timeout: float = 20.0, what: str
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for: {what or check}")
         await asyncio.sleep(0.05)
+
+
+async def ask(
+    telegram_api: FakeTelegramAPI, text: str, chat: int = ADMIN, chat_type: str = "private"
+) -> str:
+    """Send `text` as the admin in `chat` and return the bot's reply there."""
+    before = len(telegram_api.messages_to(chat))
+    telegram_api.push_message(ADMIN, chat, text, chat_type=chat_type)
+    await eventually(
+        lambda: len(telegram_api.messages_to(chat)) > before, what=f"the reply to {text}"
+    )
+    return telegram_api.messages_to(chat)[before].visible_text
 
 
 @dataclass

@@ -20,6 +20,7 @@ from bot.news import NewsPoller
 from bot.sinks import Message, SendOutcome, Sent
 from bot.store import Store
 from tests.fakes.feed_server import Entry, FeedServer, rss
+from watchers.rss import FeedReader
 
 
 class NullSink:
@@ -103,7 +104,7 @@ async def cycles(tmp_path: Path, feed_server: FeedServer, warmup: int, measured:
     try:
         async with httpx.AsyncClient() as client:
             poller = NewsPoller(
-                store, client, config.keyword_rules, config.channels, clock=lambda: now
+                store, FeedReader(client), config.keyword_rules, config.channels, clock=lambda: now
             )
             for cycle in range(warmup + measured):
                 if cycle % 10 == 0:

@@ -14,14 +14,25 @@ from telegram.ext import Application
 
 from bot.config.validate import parse_config
 from bot.store import Store
+from bot.store.records import Mute
 from bot.telegram.commands import COMMANDS, build_application
-from bot.timeutil import utcnow
 from tests.fakes.feed_server import Entry, FeedServer, rss
 from tests.fakes.telegram_api import TEST_CHAT_ID, TEST_TOKEN, FakeTelegramAPI
-from tests.helpers import ADMIN, config_text, eventually, fast_options, make_config, serving, start
+from tests.helpers import (
+    ADMIN,
+    GROUP,
+    STRANGER,
+    Running,
+    ask,
+    config_text,
+    eventually,
+    fast_options,
+    make_config,
+    serving,
+    start,
+)
+from watchers.clock import utcnow
 
-STRANGER = 666
-GROUP = -100777
 UNKNOWN_CHANNEL = -100555
 
 
@@ -30,32 +41,35 @@ def serve(feed_server: FeedServer, *entries: Entry) -> None:
     feed_server.route("/feed", body=rss(entries))
 
 
-def polls(feed_server: FeedServer) -> int:
-    """How many times /feed was fetched."""
-    return sum(1 for path, _ in feed_server.requests if path == "/feed")
-
-
 def channel_texts(telegram_api: FakeTelegramAPI) -> list[str]:
     """The visible text of every message delivered to the configured channel."""
     return [m.visible_text for m in telegram_api.messages_to(TEST_CHAT_ID)]
 
 
-async def ask(
-    telegram_api: FakeTelegramAPI, text: str, chat: int = ADMIN, chat_type: str = "private"
-) -> str:
-    """Send `text` as the admin in `chat` and return the bot's reply there."""
-    before = len(telegram_api.messages_to(chat))
-    telegram_api.push_message(ADMIN, chat, text, chat_type=chat_type)
-    await eventually(
-        lambda: len(telegram_api.messages_to(chat)) > before, what=f"the reply to {text}"
-    )
-    return telegram_api.messages_to(chat)[before].visible_text
-
-
 async def settle(feed_server: FeedServer, more: int = 3) -> None:
     """Wait for a few more polls of /feed (so anything that would be sent was sent)."""
-    seen = polls(feed_server)
-    await eventually(lambda: polls(feed_server) >= seen + more, what=f"{more} more polls")
+    seen = feed_server.polls("/feed")
+    await eventually(lambda: feed_server.polls("/feed") >= seen + more, what=f"{more} more polls")
+
+
+async def start_on_a_quiet_feed(
+    tmp_path: Path, feed_server: FeedServer, telegram_api: FakeTelegramAPI
+) -> Running:
+    """The bot on one feed with nothing to alert on, once it has polled it (database v.db)."""
+    serve(feed_server, Entry("Weather in Paris", link="https://news.example/w"))
+    config = make_config(telegram_api.url, {"news": feed_server.url("/feed")})
+    bot = start(config, tmp_path / "v.db", TEST_TOKEN, fast_options())
+    await eventually(lambda: feed_server.polls("/feed") >= 1, what="the first poll")
+    return bot
+
+
+def mutes_in(db: Path) -> list[Mute]:
+    """The mutes stored in the database at `db`."""
+    store = Store.open(db)
+    try:
+        return store.mutes()
+    finally:
+        store.close()
 
 
 async def test_recent_lists_a_delivered_alert_with_its_link(
@@ -84,13 +98,9 @@ async def test_mute_holds_matches_and_unmute_lets_the_next_through(
     tmp_path: Path, feed_server: FeedServer, telegram_api: FakeTelegramAPI
 ) -> None:
     """A muted rule's match is recorded, not sent, and shown in /status; after /unmute the next is sent."""
-    serve(feed_server, Entry("Weather in Paris", link="https://news.example/w"))
-    config = make_config(telegram_api.url, {"news": feed_server.url("/feed")})
-    db = tmp_path / "v.db"
-    bot = start(config, db, TEST_TOKEN, fast_options())
-    store = Store.open(db)
+    bot = await start_on_a_quiet_feed(tmp_path, feed_server, telegram_api)
+    store = Store.open(tmp_path / "v.db")
     try:
-        await eventually(lambda: polls(feed_server) >= 1, what="the first poll")
         assert (await ask(telegram_api, "/mute watch 1h")).startswith("muted watch until ")
 
         held = Entry("Haftar meets Belavia", link="https://news.example/held")
@@ -129,7 +139,7 @@ async def test_test_reports_each_channel(
     text += f"\n[channels.backup]\nchat_id = {UNKNOWN_CHANNEL}\n"
     config = parse_config(text, "test.toml")
     bot = start(config, tmp_path / "v.db", TEST_TOKEN, fast_options())
-    await eventually(lambda: polls(feed_server) >= 1, what="the first poll")
+    await eventually(lambda: feed_server.polls("/feed") >= 1, what="the first poll")
     reply = await ask(telegram_api, "/test")
     assert await bot.stop() == 0
     lines = reply.splitlines()
@@ -146,11 +156,7 @@ async def test_bad_arguments_get_usage_replies(
     tmp_path: Path, feed_server: FeedServer, telegram_api: FakeTelegramAPI
 ) -> None:
     """Missing or bad arguments, in a private chat or a group, are answered with usage."""
-    serve(feed_server, Entry("Weather in Paris", link="https://news.example/w"))
-    config = make_config(telegram_api.url, {"news": feed_server.url("/feed")})
-    db = tmp_path / "v.db"
-    bot = start(config, db, TEST_TOKEN, fast_options())
-    await eventually(lambda: polls(feed_server) >= 1, what="the first poll")
+    bot = await start_on_a_quiet_feed(tmp_path, feed_server, telegram_api)
     no_args = await ask(telegram_api, "/mute")
     in_group = await ask(telegram_api, "/mute watch", GROUP, "supergroup")
     unknown = await ask(telegram_api, "/mute x 6h")
@@ -167,9 +173,7 @@ async def test_bad_arguments_get_usage_replies(
     assert "too long" in too_long
     assert unmute.startswith("Usage: /unmute RULE")
     assert recent.startswith("Usage: /recent [N]")
-    store = Store.open(db)
-    assert store.mutes() == []
-    store.close()
+    assert mutes_in(tmp_path / "v.db") == []
     assert telegram_api.violations == []
 
 
@@ -177,11 +181,7 @@ async def test_a_stranger_gets_nothing_from_any_command(
     tmp_path: Path, feed_server: FeedServer, telegram_api: FakeTelegramAPI
 ) -> None:
     """Every command from a non-admin, in private or in a group, is ignored and changes nothing."""
-    serve(feed_server, Entry("Weather in Paris", link="https://news.example/w"))
-    config = make_config(telegram_api.url, {"news": feed_server.url("/feed")})
-    db = tmp_path / "v.db"
-    bot = start(config, db, TEST_TOKEN, fast_options())
-    await eventually(lambda: polls(feed_server) >= 1, what="the first poll")
+    bot = await start_on_a_quiet_feed(tmp_path, feed_server, telegram_api)
     for text in ("/status", "/recent", "/mute watch 1h", "/unmute watch", "/test", "/reload"):
         telegram_api.push_message(STRANGER, STRANGER, text)
         telegram_api.push_message(STRANGER, GROUP, text, chat_type="supergroup")
@@ -193,9 +193,7 @@ async def test_a_stranger_gets_nothing_from_any_command(
     assert telegram_api.messages_to(TEST_CHAT_ID) == []
     for name, _ in COMMANDS:
         assert f"/{name}" in help_
-    store = Store.open(db)
-    assert store.mutes() == []
-    store.close()
+    assert mutes_in(tmp_path / "v.db") == []
     registered = telegram_api.calls_to("setMyCommands")[-1].params["commands"]
     assert [c["command"] for c in registered] == [name for name, _ in COMMANDS]
     assert telegram_api.violations == []
@@ -218,7 +216,7 @@ def application(
 
 
 async def test_reload_answers_with_what_the_callback_says(
-    tmp_path: Path, telegram_api: FakeTelegramAPI
+    store: Store, telegram_api: FakeTelegramAPI
 ) -> None:
     """/reload awaits the reload callback and replies with its text, or with its failure."""
     outcomes = iter(["reloaded rules.toml: 2 rules", RuntimeError(f"boom {TEST_TOKEN}")])
@@ -229,15 +227,11 @@ async def test_reload_answers_with_what_the_callback_says(
             raise outcome
         return outcome
 
-    store = Store.open(tmp_path / "v.db")
-    try:
-        async with serving(application(telegram_api, store, reload)):
-            first = await ask(telegram_api, "/reload")
-            second = await ask(telegram_api, "/reload")
-        async with serving(application(telegram_api, store, None)):
-            unavailable = await ask(telegram_api, "/reload")
-    finally:
-        store.close()
+    async with serving(application(telegram_api, store, reload)):
+        first = await ask(telegram_api, "/reload")
+        second = await ask(telegram_api, "/reload")
+    async with serving(application(telegram_api, store, None)):
+        unavailable = await ask(telegram_api, "/reload")
     assert first == "reloaded rules.toml: 2 rules"
     assert second.startswith("reload failed: RuntimeError: boom ")
     assert TEST_TOKEN not in second

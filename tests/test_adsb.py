@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.fakes.adsb_api import FakeAdsbApi
-from watchers.adsb import AdsbClient, RouteHint, parse_aircraft, parse_routeset
+from watchers.adsb import AdsbClient, Pacing, RouteHint, parse_aircraft, parse_routeset
 from watchers.errors import FetchError, ParseError, RateLimited
 from watchers.flights import Sighting
 from watchers.http import make_client
@@ -431,10 +431,12 @@ async def test_connection_refused_is_fetch_error(http: httpx.AsyncClient) -> Non
 async def test_one_request_per_interval_per_provider(
     adsb_api: FakeAdsbApi, http: httpx.AsyncClient
 ) -> None:
-    """Two clients of one provider, called concurrently, are spaced min_interval apart."""
+    """Two clients of one provider sharing a Pacing, called concurrently, are spaced
+    min_interval apart."""
     adsb_api.set_aircraft([BRU8801])
-    first = AdsbClient(http, SOURCE, adsb_api.api_url, min_interval=0.2)
-    second = AdsbClient(http, "adsb-other", adsb_api.api_url, min_interval=0.2)
+    pacing = Pacing()
+    first = AdsbClient(http, SOURCE, adsb_api.api_url, min_interval=0.2, pacing=pacing)
+    second = AdsbClient(http, "adsb-other", adsb_api.api_url, min_interval=0.2, pacing=pacing)
     await asyncio.gather(
         first.callsign("BRU8801"),
         second.hex("510123"),
@@ -445,6 +447,31 @@ async def test_one_request_per_interval_per_provider(
     assert len(times) == 4
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert min(gaps) >= 0.18, gaps
+
+
+async def test_pacing_is_shared_only_through_the_pacing_given(
+    adsb_api: FakeAdsbApi, http: httpx.AsyncClient
+) -> None:
+    """No module-level state: a client made with its own Pacing does not wait for another
+    client's request; one given the same Pacing does."""
+    waits: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    shared = Pacing()
+    first = AdsbClient(
+        http, SOURCE, adsb_api.api_url, min_interval=30.0, sleep=fake_sleep, pacing=shared
+    )
+    alone = AdsbClient(http, "adsb-alone", adsb_api.api_url, min_interval=30.0, sleep=fake_sleep)
+    await first.hex("510123")
+    await alone.hex("510123")
+    assert waits == []
+    together = AdsbClient(
+        http, "adsb-other", adsb_api.api_url, min_interval=30.0, sleep=fake_sleep, pacing=shared
+    )
+    await together.hex("510123")
+    assert len(waits) == 1
 
 
 async def test_pacing_uses_the_injected_sleep(

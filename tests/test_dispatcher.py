@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import random
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 
 import pytest
 
-from bot.dispatcher import Dispatcher, Limits, Pacer
+from bot.dispatcher import Limits, Pacer
 from bot.sinks import (
     BadMarkup,
     Message,
@@ -21,64 +18,16 @@ from bot.sinks import (
     Sent,
     Transient,
 )
-from bot.store import NewAlert, Store, StoreError
-from watchers.http import Validators
-
-
-class Clock:
-    """A clock that only moves when told to."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 6, 5, 8, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-class ScriptedSink:
-    """Answers each send with the next scripted outcome (then `Sent`), recording messages."""
-
-    name = "scripted"
-
-    def __init__(self, clock: Clock, *outcomes: SendOutcome) -> None:
-        self.clock = clock
-        self.outcomes = list(outcomes)
-        self.messages: list[Message] = []
-
-    async def send(self, message: Message) -> SendOutcome:
-        self.messages.append(message)
-        return self.outcomes.pop(0) if self.outcomes else Sent(len(self.messages))
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """A store on a real file."""
-    opened = Store.open(tmp_path / "v.db")
-    yield opened
-    opened.close()
-
-
-def enqueue(store: Store, clock: Clock, *keys: str, chat: int = -100) -> None:
-    """Queue one alert per key."""
-    alerts = [
-        NewAlert(f"k|{k}", ("r",), "src", k, "main", chat, f"<b>{k}</b>", k, "") for k in keys
-    ]
-    store.record_success("src", "rss", clock(), validators=Validators(), alerts=alerts)
-
-
-def dispatcher(store: Store, sink: ScriptedSink, clock: Clock, **limits: float) -> Dispatcher:
-    """A dispatcher with a seeded rng and the given limits (no gap between messages)."""
-    limits.setdefault("per_chat_gap", 0.0)
-    return Dispatcher(store, sink, clock=clock, limits=Limits(**limits), rng=random.Random(1))
+from bot.store import Store
+from bot.store.base import StoreError
+from tests.fakes.scripted_sink import ScriptedSink
+from tests.helpers import Clock, dispatcher, enqueue, run_sender_until
 
 
 async def test_sends_in_order_and_marks_sent(store: Store) -> None:
     """Due rows go out oldest first and are marked sent with the message id."""
     clock = Clock()
-    enqueue(store, clock, "a", "b", "c")
+    enqueue(store, clock(), "a", "b", "c")
     sink = ScriptedSink(clock)
     assert await dispatcher(store, sink, clock).drain() == 0
     assert [m.plain for m in sink.messages] == ["a", "b", "c"]
@@ -88,7 +37,7 @@ async def test_sends_in_order_and_marks_sent(store: Store) -> None:
 async def test_retry_after_pauses_and_does_not_count_an_attempt(store: Store) -> None:
     """A 429 puts the row back, due after retry_after, without counting an attempt."""
     clock = Clock()
-    enqueue(store, clock, "a")
+    enqueue(store, clock(), "a")
     sink = ScriptedSink(clock, RetryLater(30, "Too Many Requests: retry after 30"))
     sender = dispatcher(store, sink, clock)
     assert await sender.drain(grace=0) == 1
@@ -107,7 +56,7 @@ async def test_retry_after_pauses_and_does_not_count_an_attempt(store: Store) ->
 async def test_transient_errors_back_off_and_keep_the_row(store: Store) -> None:
     """Timeouts and 5xx retry with growing delays; nothing is dropped."""
     clock = Clock()
-    enqueue(store, clock, "a", "b")
+    enqueue(store, clock(), "a", "b")
     sink = ScriptedSink(clock, Transient("timed out"), Transient("HTTP 502"), Transient("x"))
     sender = dispatcher(store, sink, clock, backoff_base=2.0, backoff_cap=300.0)
     delays = []
@@ -124,7 +73,7 @@ async def test_transient_errors_back_off_and_keep_the_row(store: Store) -> None:
 async def test_bad_markup_is_resent_as_plain_text_once(store: Store) -> None:
     """ "can't parse entities" resends the plain text; a second failure fails the row."""
     clock = Clock()
-    enqueue(store, clock, "a", "b")
+    enqueue(store, clock(), "a", "b")
     sink = ScriptedSink(
         clock,
         BadMarkup("Bad Request: can't parse entities"),
@@ -146,8 +95,8 @@ async def test_bad_markup_is_resent_as_plain_text_once(store: Store) -> None:
 async def test_permanent_error_fails_the_row_and_goes_on(store: Store) -> None:
     """Chat not found fails that row and the next one is still sent."""
     clock = Clock()
-    enqueue(store, clock, "a", chat=-1)
-    enqueue(store, clock, "b", chat=-2)
+    enqueue(store, clock(), "a", chat=-1)
+    enqueue(store, clock(), "b", chat=-2)
     sink = ScriptedSink(clock, Permanent("Bad Request: chat not found"))
     await dispatcher(store, sink, clock).drain()
     assert store.outbox_rows("failed")[0]["last_error"] == "Bad Request: chat not found"
@@ -157,7 +106,7 @@ async def test_permanent_error_fails_the_row_and_goes_on(store: Store) -> None:
 async def test_migrated_chat_moves_rows_and_resends(store: Store) -> None:
     """A supergroup migration resends to the new id, and later rows follow it."""
     clock = Clock()
-    enqueue(store, clock, "a", "b", chat=-5)
+    enqueue(store, clock(), "a", "b", chat=-5)
     sink = ScriptedSink(clock, Migrated(-100777, "migrated"))
     await dispatcher(store, sink, clock).drain()
     assert [m.chat_id for m in sink.messages] == [-5, -100777, -100777]
@@ -167,7 +116,7 @@ async def test_migrated_chat_moves_rows_and_resends(store: Store) -> None:
 async def test_a_sink_that_raises_loses_nothing(store: Store) -> None:
     """An unexpected exception from a sink is a transient failure, not a lost row."""
     clock = Clock()
-    enqueue(store, clock, "a")
+    enqueue(store, clock(), "a")
 
     class Broken(ScriptedSink):
         async def send(self, message: Message) -> SendOutcome:
@@ -181,7 +130,7 @@ async def test_a_sink_that_raises_loses_nothing(store: Store) -> None:
 async def test_cancel_during_send_puts_the_row_back(store: Store) -> None:
     """Stopping mid-send leaves the row pending, never stuck in 'sending'."""
     clock = Clock()
-    enqueue(store, clock, "a")
+    enqueue(store, clock(), "a")
     started = asyncio.Event()
 
     class Slow(ScriptedSink):
@@ -206,7 +155,7 @@ async def test_run_wakes_for_new_rows_and_stops(store: Store) -> None:
     stop = asyncio.Event()
     task = asyncio.create_task(sender.run(stop))
     await asyncio.sleep(0.05)
-    enqueue(store, clock, "a")
+    enqueue(store, clock(), "a")
     sender.wake()
     for _ in range(100):
         if sink.messages:
@@ -248,28 +197,18 @@ class FlakyStore(Store):
         super().mark_sent(row_id, now, message_id)
 
 
-async def test_a_database_error_does_not_stop_the_sender(tmp_path: Path) -> None:
+async def test_a_database_error_does_not_stop_the_sender(store: Store) -> None:
     """A send whose outcome cannot be written is recorded once the database can be written
     again, before anything else is sent: the loop keeps going and nothing is sent twice."""
-    plain = Store.open(tmp_path / "v.db")
-    store = FlakyStore(plain.db, plain.path)
+    flaky = FlakyStore(store.db, store.path)
     clock = Clock()
-    enqueue(store, clock, "a")
+    enqueue(flaky, clock(), "a")
     sink = ScriptedSink(clock)
-    sender = dispatcher(store, sink, clock)
-    stop = asyncio.Event()
-    task = asyncio.create_task(sender.run(stop))
-    for _ in range(1000):
-        if store.outbox_counts().sent:
-            break
-        sender.wake()
-        await asyncio.sleep(0.01)
-    stop.set()
-    await asyncio.wait_for(task, 10)
-    assert store.failed
-    assert store.outbox_counts().sent == 1
+    sender = dispatcher(flaky, sink, clock)
+    await run_sender_until(sender, lambda: flaky.outbox_counts().sent > 0, wakes=1000)
+    assert flaky.failed
+    assert flaky.outbox_counts().sent == 1
     assert [m.plain for m in sink.messages] == ["a"]
-    plain.close()
 
 
 def test_pacer_overall_limit() -> None:
@@ -283,7 +222,7 @@ def test_pacer_overall_limit() -> None:
 async def test_pacing_spaces_a_burst_to_one_chat(store: Store) -> None:
     """With a limit of 2 per window, the third row waits until the window has passed."""
     clock = Clock()
-    enqueue(store, clock, "a", "b", "c")
+    enqueue(store, clock(), "a", "b", "c")
     sink = ScriptedSink(clock)
     sender = dispatcher(store, sink, clock, per_chat=2, per_chat_window=60.0)
     assert await sender.drain(grace=0) == 1

@@ -14,20 +14,15 @@ import httpx
 from bot.sinks import ConsoleSink
 from bot.status import gather, render_status
 from bot.store import Store
-from bot.timeutil import utcnow
 from tests.fakes.feed_server import Entry, FeedServer, rss
 from tests.fakes.telegram_api import TEST_CHAT_ID, TEST_TOKEN, FakeTelegramAPI
 from tests.helpers import ADMIN, eventually, fast_options, make_config, start
+from watchers.clock import utcnow
 
 
 def serve(feed_server: FeedServer, path: str, *entries: Entry) -> None:
     """Serve an RSS feed with these entries at `path`."""
     feed_server.route(path, body=rss(entries))
-
-
-def polls(feed_server: FeedServer, path: str) -> int:
-    """How many times `path` was fetched."""
-    return sum(1 for request_path, _ in feed_server.requests if request_path == path)
 
 
 def texts(telegram_api: FakeTelegramAPI) -> list[str]:
@@ -44,7 +39,7 @@ async def test_first_poll_is_silent_then_each_new_match_is_posted_once(
     config = make_config(telegram_api.url, {"news": feed_server.url("/feed")})
     db = tmp_path / "vedette.db"
     bot = start(config, db, TEST_TOKEN, fast_options())
-    await eventually(lambda: polls(feed_server, "/feed") >= 2, what="two polls")
+    await eventually(lambda: feed_server.polls("/feed") >= 2, what="two polls")
     assert texts(telegram_api) == []
 
     new_en = Entry("Belavia plans Benghazi route", link="https://news.example/1?utm_source=x")
@@ -56,8 +51,8 @@ async def test_first_poll_is_silent_then_each_new_match_is_posted_once(
     quiet = Entry("Dinamo Minsk win the cup", link="https://news.example/3")
     serve(feed_server, "/feed", new_uk, new_en, quiet, old)
     await eventually(lambda: len(texts(telegram_api)) == 2, what="two alerts")
-    seen = polls(feed_server, "/feed")
-    await eventually(lambda: polls(feed_server, "/feed") >= seen + 3, what="three more polls")
+    seen = feed_server.polls("/feed")
+    await eventually(lambda: feed_server.polls("/feed") >= seen + 3, what="three more polls")
     assert await bot.stop() == 0
 
     sent = texts(telegram_api)
@@ -72,8 +67,8 @@ async def test_first_poll_is_silent_then_each_new_match_is_posted_once(
     serve(feed_server, "/feed", later, new_uk, new_en, quiet, old)
     again = start(config, db, TEST_TOKEN, fast_options())
     await eventually(lambda: len(texts(telegram_api)) == 3, what="the alert after restart")
-    seen = polls(feed_server, "/feed")
-    await eventually(lambda: polls(feed_server, "/feed") >= seen + 3, what="more polls")
+    seen = feed_server.polls("/feed")
+    await eventually(lambda: feed_server.polls("/feed") >= seen + 3, what="more polls")
     assert await again.stop() == 0
     assert len(texts(telegram_api)) == 3
     assert "Haftar's son flies to Minsk" in texts(telegram_api)[2]
@@ -148,7 +143,7 @@ async def test_broken_sources_fail_alone_with_clear_errors(
     feeds = {name: feed_server.url(f"/{name}") for name in ("good", "html", "hang", "huge")}
     db = tmp_path / "v.db"
     bot = start(make_config(telegram_api.url, feeds), db, TEST_TOKEN, fast_options())
-    await eventually(lambda: polls(feed_server, "/good") >= 1, what="first poll of /good")
+    await eventually(lambda: feed_server.polls("/good") >= 1, what="first poll of /good")
     serve(
         feed_server,
         "/good",
@@ -188,7 +183,7 @@ async def test_status_answers_an_admin_and_ignores_a_stranger(
     serve(feed_server, "/feed", Entry("Old news", link="https://news.example/old"))
     config = make_config(telegram_api.url, {"news": feed_server.url("/feed")})
     bot = start(config, tmp_path / "v.db", TEST_TOKEN, fast_options())
-    await eventually(lambda: polls(feed_server, "/feed") >= 1, what="a poll")
+    await eventually(lambda: feed_server.polls("/feed") >= 1, what="a poll")
     telegram_api.push_message(666, 666, "/status")
     telegram_api.push_message(666, -100777, "/help", chat_type="supergroup")
     telegram_api.push_message(ADMIN, ADMIN, "/status")

@@ -438,7 +438,7 @@ def test_close_does_not_hang_on_held_requests() -> None:
     for thread in threads:
         thread.start()
     wait_for(lambda: len(server.calls) == 2, "both requests to arrive")
-    server.close()
+    server.stop()
     for thread in threads:
         thread.join(5)
         assert not thread.is_alive()

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.feed_server import FeedServer, rss
+from tests.fakes.loopback import started
 from tests.fakes.telegram_api import TEST_TOKEN
 from tests.faults import (
     FaultyTelegramAPI,
@@ -44,11 +45,7 @@ def telegram() -> Iterator[FaultyTelegramAPI]:
     """A fake Bot API knowing the three channels, answering 30% of sends 0.4 s late."""
     server = FaultyTelegramAPI(TEST_TOKEN, chats=set(CHATS.values()))
     server.slow_answers(0.3, 0.4, seed=SEED)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
+    yield from started(server)
 
 
 def rules_toml(api_url: str, feed_server: FeedServer) -> str:

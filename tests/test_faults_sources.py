@@ -20,7 +20,6 @@ from bot.config.validate import parse_config
 from bot.runner import RunOptions, run
 from bot.status import gather, render_status
 from bot.store import Store
-from bot.timeutil import utcnow
 from tests.fakes.feed_server import FeedServer, gzip_bomb, rss
 from tests.fakes.opensky_api import TEST_CLIENT_ID, TEST_CLIENT_SECRET
 from tests.fakes.telegram_api import TEST_CHAT_ID, TEST_TOKEN, FakeTelegramAPI
@@ -38,8 +37,9 @@ from tests.faults import (
     story,
     vedette,
 )
-from tests.helpers import eventually, fast_options, make_config
-from watchers.opensky import OpenSkyCredentials
+from tests.helpers import Clock, eventually, fast_options, make_config
+from watchers.clock import utcnow
+from watchers.opensky_auth import OpenSkyCredentials
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 MB50 = 50 * 1024 * 1024
@@ -256,16 +256,6 @@ async def test_wrong_and_mixed_encodings_parse_with_mojibake_at_worst(
 
 
 # ───────────────────────────── OpenSky ─────────────────────────────
-
-
-class Clock:
-    """A clock the test moves."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def sky_config(telegram_url: str, feed_url: str, opensky: FaultyOpenSky) -> str:

@@ -9,7 +9,6 @@ fault goes away, without a restart.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import os
@@ -18,14 +17,16 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.sinks import Transient
-from bot.store import Store, StoreError
+from bot.store import Store
+from bot.store.base import StoreError
 from tests.fakes.feed_server import FeedServer, rss
+from tests.fakes.scripted_sink import ScriptedSink
 from tests.fakes.telegram_api import TEST_TOKEN
 from tests.faults import (
     FaultyTelegramAPI,
@@ -36,8 +37,15 @@ from tests.faults import (
     running,
     story,
 )
-from tests.helpers import eventually, fast_options, make_config
-from tests.test_dispatcher import Clock, ScriptedSink, dispatcher, enqueue
+from tests.helpers import (
+    Clock,
+    dispatcher,
+    enqueue,
+    eventually,
+    fast_options,
+    make_config,
+    run_sender_until,
+)
 
 LOCKER = """
 import sqlite3, sys, time
@@ -250,44 +258,24 @@ class ReleaseFailsOnce(Store):
 
     failed = False
 
-    def release(
-        self,
-        row_id: int,
-        not_before: datetime,
-        *,
-        error: str | None = None,
-        count_attempt: bool = False,
-        as_plain: bool | None = None,
-    ) -> None:
+    def release(self, *args: Any, **kwargs: Any) -> None:
         if not self.failed:
             self.failed = True
             raise StoreError(f"{self.path}: cannot start a write: database is locked")
-        super().release(
-            row_id, not_before, error=error, count_attempt=count_attempt, as_plain=as_plain
-        )
+        super().release(*args, **kwargs)
 
 
 async def test_a_failed_send_that_cannot_be_recorded_is_released_then_sent(
-    tmp_path: Path,
+    store: Store,
 ) -> None:
     """A send that timed out while the database could not be written is released once it
     can be (never left 'sending' until a restart), then sent; the next row waits its turn."""
-    plain = Store.open(tmp_path / "v.db")
-    store = ReleaseFailsOnce(plain.db, plain.path)
+    flaky = ReleaseFailsOnce(store.db, store.path)
     clock = Clock()
-    enqueue(store, clock, "a", "b")
+    enqueue(flaky, clock(), "a", "b")
     sink = ScriptedSink(clock, Transient("timed out"))
-    sender = dispatcher(store, sink, clock, backoff_base=0.0)
-    stop = asyncio.Event()
-    task = asyncio.create_task(sender.run(stop))
-    for _ in range(500):
-        if store.outbox_counts().sent == 2:
-            break
-        sender.wake()
-        await asyncio.sleep(0.01)
-    stop.set()
-    await asyncio.wait_for(task, 10)
-    assert store.failed
+    sender = dispatcher(flaky, sink, clock, backoff_base=0.0)
+    await run_sender_until(sender, lambda: flaky.outbox_counts().sent == 2, wakes=500)
+    assert flaky.failed
     assert [m.plain for m in sink.messages] == ["a", "a", "b"]
-    assert [(r["state"], r["attempts"]) for r in store.outbox_rows()] == [("sent", 1), ("sent", 0)]
-    plain.close()
+    assert [(r["state"], r["attempts"]) for r in flaky.outbox_rows()] == [("sent", 1), ("sent", 0)]

@@ -63,17 +63,28 @@ def rows(db: Path) -> list[dict[str, object]]:
         return []
 
 
+async def run_until_delivered(
+    api: FaultyTelegramAPI, feed_server: FeedServer, db: Path, stories: int, *, timeout: float
+) -> None:
+    """Run the bot on a feed of `stories` stories, all alerting, until the channel has had
+    `stories` messages; then stop it (exit 0)."""
+    news = serve(feed_server, range(1, stories + 1))
+    config = make_config(api.url, {"news": news}, alert_existing=True)
+    async with running(config, db, TEST_TOKEN, fast_options()) as bot:
+        await eventually(
+            lambda: len(delivered(api)) == stories, timeout=timeout, what=f"{stories} alerts"
+        )
+        assert await bot.stop() == 0
+
+
 async def test_429_storm_delays_but_loses_and_repeats_nothing(
     tmp_path: Path, feed_server: FeedServer, faulty_telegram: FaultyTelegramAPI
 ) -> None:
     """Five 429s in a row (retry_after 1) then normal service: all six alerts once, in order."""
     api = faulty_telegram
     api.fail_next("sendMessage", "429", times=5, retry_after=1)
-    config = make_config(api.url, {"news": serve(feed_server, range(1, 7))}, alert_existing=True)
     db = tmp_path / "v.db"
-    async with running(config, db, TEST_TOKEN, fast_options()) as bot:
-        await eventually(lambda: len(delivered(api)) == 6, timeout=40, what="six alerts")
-        assert await bot.stop() == 0
+    await run_until_delivered(api, feed_server, db, 6, timeout=40)
     assert_no_loss_no_dup(delivered(api), range(1, 7))
     assert order(api) == list(range(1, 7))
     assert len(api.calls_to("sendMessage")) == 11
@@ -159,11 +170,8 @@ async def test_send_timeout_before_delivery_is_retried_and_sent_once(
     # After a timeout the next send waits twice as long (2 s, then 4 s, capped at 8 s): the
     # hang outlasts both waits, so each attempt ends in a timeout, not in a hang-up.
     api.fail_next("sendMessage", "hang", times=2, seconds=9)
-    config = make_config(api.url, {"news": serve(feed_server, range(1, 4))}, alert_existing=True)
     db = tmp_path / "v.db"
-    async with running(config, db, TEST_TOKEN, fast_options()) as bot:
-        await eventually(lambda: len(delivered(api)) == 3, timeout=40, what="three alerts")
-        assert await bot.stop() == 0
+    await run_until_delivered(api, feed_server, db, 3, timeout=40)
     assert_no_loss_no_dup(delivered(api), range(1, 4))
     first = rows(db)[0]
     assert first["attempts"] == 2

@@ -15,8 +15,8 @@ import pytest
 from tests.fakes.feed_server import Entry, FeedServer, gzip_bomb, rss
 from watchers.errors import FetchError, RateLimited, WatcherError
 from watchers.http import Fetched, FetchLimits, Validators, fetch, make_client
-from watchers.http_errors import parse_retry_after
-from watchers.rss import MAX_IN_FLIGHT, parses_quickly, poll_feed
+from watchers.http_errors import fetch_errors, parse_retry_after
+from watchers.rss import MAX_IN_FLIGHT, FeedReader, parses_quickly
 
 SOURCE = "test-feed"
 FAST = FetchLimits(connect_timeout=1.0, read_timeout=0.5, deadline=2.0)
@@ -290,32 +290,57 @@ async def test_connect_errors_have_distinct_messages(detail: str, expected: str)
     )
 
 
-async def test_polls_past_the_limit_wait_outside_their_deadline() -> None:
-    """At most MAX_IN_FLIGHT polls per client run at once (httpcore's pool slows down with
-    a long queue); the others wait their turn, and the wait is not held against them."""
-    running = most = 0
+class SlowServer:
+    """An httpx handler that answers 304 after `seconds`, counting the most requests at once."""
 
-    async def slow(request: httpx.Request) -> httpx.Response:
-        nonlocal running, most
-        running += 1
-        most = max(most, running)
-        await asyncio.sleep(0.3)
-        running -= 1
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.running = 0
+        self.most = 0
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.running += 1
+        self.most = max(self.most, self.running)
+        await asyncio.sleep(self.seconds)
+        self.running -= 1
         return httpx.Response(304)
 
+
+async def test_polls_past_the_limit_wait_outside_their_deadline() -> None:
+    """At most MAX_IN_FLIGHT polls per FeedReader run at once (httpcore's pool slows down with
+    a long queue); the others wait their turn, and the wait is not held against them."""
+    slow = SlowServer(0.3)
     limits = FetchLimits(deadline=0.5)  # three turns of 0.3 s: the last ends at 0.9 s
     known = Validators(etag='"v1"')
     async with make_client(limits, transport=httpx.MockTransport(slow)) as client:
+        reader = FeedReader(client)
         polled = await asyncio.gather(
             *(
-                poll_feed(
-                    client, SOURCE, f"https://feeds.example/{n}", known, now=NOW, limits=limits
-                )
+                reader.poll(SOURCE, f"https://feeds.example/{n}", known, now=NOW, limits=limits)
                 for n in range(3 * MAX_IN_FLIGHT)
             )
         )
     assert [p.items for p in polled] == [None] * 3 * MAX_IN_FLIGHT
-    assert most == MAX_IN_FLIGHT
+    assert slow.most == MAX_IN_FLIGHT
+
+
+async def test_the_limit_belongs_to_the_reader_not_the_module() -> None:
+    """No hidden module state: two readers (two runs) each have their own limit, so their
+    polls together can be twice as many at once; `in_flight` sets the limit."""
+    slow = SlowServer(0.2)
+    known = Validators(etag='"v1"')
+    async with make_client(FAST, transport=httpx.MockTransport(slow)) as client:
+        readers = [FeedReader(client, in_flight=2), FeedReader(client, in_flight=2)]
+        await asyncio.gather(
+            *(
+                reader.poll(SOURCE, f"https://feeds.example/{n}", known, now=NOW)
+                for reader in readers
+                for n in range(6)
+            )
+        )
+        for reader in readers:
+            reader.close()
+    assert slow.most == 4
 
 
 async def test_a_big_feed_is_parsed_while_the_event_loop_runs() -> None:
@@ -336,7 +361,7 @@ async def test_a_big_feed_is_parsed_while_the_event_loop_runs() -> None:
 
     async with make_client(FAST, transport=httpx.MockTransport(serve)) as client:
         poll = asyncio.ensure_future(
-            poll_feed(client, SOURCE, "https://feeds.example/big", NO_VALIDATORS, now=NOW)
+            FeedReader(client).poll(SOURCE, "https://feeds.example/big", NO_VALIDATORS, now=NOW)
         )
         ticks = 0
         while not poll.done():
@@ -383,15 +408,36 @@ def test_parse_retry_after(value: str | None, expected: float | None) -> None:
     assert parse_retry_after(value, now=NOW) == expected
 
 
-async def test_poll_feed_parses_then_reports_unchanged(feed_server: FeedServer) -> None:
-    """poll_feed returns the items, then None once the feed is unchanged (304)."""
+async def test_a_feed_reader_parses_then_reports_unchanged(feed_server: FeedServer) -> None:
+    """FeedReader.poll returns the items, then None once the feed is unchanged (304)."""
     feed_server.route("/feed", BODY, etag='"v1"')
     async with make_client(FAST) as client:
-        first = await poll_feed(client, SOURCE, feed_server.url("/feed"), Validators(), now=NOW)
-        second = await poll_feed(
-            client, SOURCE, feed_server.url("/feed"), first.validators, now=NOW
-        )
+        reader = FeedReader(client)
+        first = await reader.poll(SOURCE, feed_server.url("/feed"), Validators(), now=NOW)
+        second = await reader.poll(SOURCE, feed_server.url("/feed"), first.validators, now=NOW)
+        reader.close()
     assert first.items is not None
     assert [item.title for item in first.items] == ["Haftar meets Belavia"]
     assert second.items is None
     assert second.validators == first.validators
+
+
+def test_fetch_errors_converts_transport_failures_and_passes_the_rest() -> None:
+    """The one conversion: an httpx error becomes a FetchError with the caller's prefix and the
+    error as cause; TimeoutError becomes one only when a deadline message is given."""
+    timeout = httpx.Timeout(5.0)
+    url = "https://feeds.example/rss"
+    with pytest.raises(FetchError) as caught, fetch_errors(SOURCE, url, timeout, prefix="X: "):
+        raise httpx.ReadTimeout("slow")
+    assert str(caught.value) == (
+        f"{SOURCE}: X: read timeout: the server sent nothing for 5 s ({url}): ReadTimeout: slow"
+    )
+    assert caught.value.detail == str(caught.value).removeprefix(f"{SOURCE}: ")
+    deadline = fetch_errors(SOURCE, url, timeout, deadline="too late")
+    with pytest.raises(FetchError, match=r"^test-feed: too late \(") as late, deadline:
+        raise TimeoutError
+    assert isinstance(late.value.__cause__, TimeoutError)
+    with pytest.raises(TimeoutError), fetch_errors(SOURCE, url, timeout):
+        raise TimeoutError
+    with pytest.raises(ValueError, match="not ours"), fetch_errors(SOURCE, url, timeout):
+        raise ValueError("not ours")

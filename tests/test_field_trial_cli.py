@@ -15,7 +15,8 @@ from bot.cli import main
 from bot.dispatcher import Limits
 from bot.settings import SettingsError, load_paths, load_settings, load_token
 from bot.sinks import ConsoleSink
-from bot.store import APPLICATION_ID, DatabaseInUse, DatabaseLock, Store, StoreError
+from bot.store import Store
+from bot.store.base import APPLICATION_ID, DatabaseInUse, DatabaseLock, StoreError
 from tests.fakes.feed_server import Entry, FeedServer, rss
 from tests.fakes.telegram_api import TEST_CHAT_ID, TEST_TOKEN, FakeTelegramAPI
 from tests.helpers import fast_options, make_config, start

@@ -19,15 +19,18 @@ from bot.telegram.commands import COMMANDS, HELP
 from tests.fakes.feed_server import Entry, FeedServer, rss
 from tests.fakes.telegram_api import TEST_TOKEN, FakeTelegramAPI
 from tests.faults import running
-from tests.helpers import ADMIN, config_text, eventually, fast_options, make_config
-from tests.test_admin_commands import GROUP, STRANGER, ask
+from tests.helpers import (
+    ADMIN,
+    GROUP,
+    STRANGER,
+    ask,
+    config_text,
+    eventually,
+    fast_options,
+    make_config,
+)
 
 NEWS = "Weather in Paris"
-
-
-def polls(feed_server: FeedServer, path: str) -> int:
-    """How many times `path` was fetched."""
-    return sum(1 for request_path, _ in feed_server.requests if request_path == path)
 
 
 def two_feeds(feed_server: FeedServer, api_url: str) -> str:
@@ -39,8 +42,8 @@ def two_feeds(feed_server: FeedServer, api_url: str) -> str:
 
 async def more_polls(feed_server: FeedServer, path: str, count: int) -> None:
     """Wait until `path` was fetched `count` more times (the other source is the clock)."""
-    seen = polls(feed_server, path)
-    await eventually(lambda: polls(feed_server, path) >= seen + count, what=f"{count} of {path}")
+    seen = feed_server.polls(path)
+    await eventually(lambda: feed_server.polls(path) >= seen + count, what=f"{count} of {path}")
 
 
 # ── 29 ──
@@ -54,7 +57,7 @@ async def test_recent_clamps_and_an_unknown_command_gets_an_answer(
     feed_server.route("/feed", body=rss([Entry(NEWS, link="https://n.example/w")]))
     config = make_config(telegram_api.url, {"news": feed_server.url("/feed")})
     async with running(config, tmp_path / "v.db", TEST_TOKEN, fast_options()) as bot:
-        await eventually(lambda: polls(feed_server, "/feed") >= 1, what="the first poll")
+        await eventually(lambda: feed_server.polls("/feed") >= 1, what="the first poll")
         recent = await ask(telegram_api, "/recent 100")
         telegram_api.push_message(STRANGER, STRANGER, "/bogus")
         telegram_api.push_message(ADMIN, GROUP, "/bogus@some_other_bot", chat_type="supergroup")
@@ -88,20 +91,20 @@ async def test_pause_stops_polling_across_restarts_and_resume_restarts_it(
     config = parse_config(two_feeds(feed_server, telegram_api.url), "test.toml")
     db = tmp_path / "v.db"
     async with running(config, db, TEST_TOKEN, fast_options()) as bot:
-        await eventually(lambda: polls(feed_server, "/a") >= 1, what="the first poll of a")
+        await eventually(lambda: feed_server.polls("/a") >= 1, what="the first poll of a")
         unknown = await ask(telegram_api, "/pause nope")
         usage = await ask(telegram_api, "/pause")
         paused = await ask(telegram_api, "/pause a")
         again = await ask(telegram_api, "/pause a")
-        after_pause = polls(feed_server, "/a")
+        after_pause = feed_server.polls("/a")
         await more_polls(feed_server, "/b", 4)
-        assert polls(feed_server, "/a") <= after_pause + 1  # a poll in flight may finish
+        assert feed_server.polls("/a") <= after_pause + 1  # a poll in flight may finish
         assert await bot.stop() == 0
 
     async with running(config, db, TEST_TOKEN, fast_options()) as bot:
-        before = polls(feed_server, "/a")
+        before = feed_server.polls("/a")
         await more_polls(feed_server, "/b", 4)
-        assert polls(feed_server, "/a") == before
+        assert feed_server.polls("/a") == before
         listing = await ask(telegram_api, "/sources")
         status = await ask(telegram_api, "/status")
         resumed = await ask(telegram_api, "/resume a")
@@ -135,7 +138,7 @@ async def test_sources_lists_sources_rules_and_health_in_several_messages(
         feed_server.route(f"/f{n}", body=rss([Entry(NEWS, link=f"https://n.example/{n}")]))
     config = make_config(telegram_api.url, feeds, every="1h")
     async with running(config, tmp_path / "v.db", TEST_TOKEN, fast_options()) as bot:
-        await eventually(lambda: polls(feed_server, "/f59") >= 1, timeout=30, what="every feed")
+        await eventually(lambda: feed_server.polls("/f59") >= 1, timeout=30, what="every feed")
         before = len(telegram_api.messages_to(ADMIN))
         telegram_api.push_message(ADMIN, ADMIN, "/sources")
         await eventually(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,38 +23,29 @@ from bot.cli import main
 from bot.config.types import Channel
 from bot.config.validate import load_config
 from bot.dispatcher import Dispatcher, Limits
-from bot.store import NewAlert, Store
+from bot.store import Store
 from bot.telegram.commands import TelegramTimeouts
 from bot.telegram.replies import check_channels
 from bot.telegram.sink import TelegramSink
 from tests.fakes.feed_server import FeedServer, rss
 from tests.fakes.telegram_api import TEST_CHAT_ID, TEST_TOKEN, FakeTelegramAPI
 from tests.faults import delivered, running, story
-from tests.helpers import ADMIN, config_text, eventually, fast_options, make_config
+from tests.helpers import (
+    ADMIN,
+    config_text,
+    enqueue,
+    eventually,
+    fail_all,
+    fast_options,
+    make_config,
+    new_alert,
+)
 from watchers.http import Validators
 
 NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 OTHER_CHAT = -1005550001
 GROUP = -4001
 SUPERGROUP = -1004001
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """A store on a real file."""
-    opened = Store.open(tmp_path / "v.db")
-    yield opened
-    opened.close()
-
-
-def enqueue(
-    store: Store, *keys: str, channel: str = "main", chat: int | str = TEST_CHAT_ID
-) -> None:
-    """Queue one alert per key for `channel`, stored with chat id `chat`."""
-    alerts = [
-        NewAlert(f"k|{k}", ("r",), "src", k, channel, chat, f"<b>{k}</b>", k, "") for k in keys
-    ]
-    store.record_success("src", "rss", NOW, validators=Validators(), alerts=alerts)
 
 
 @pytest.fixture
@@ -85,7 +76,7 @@ async def test_a_pending_alert_goes_to_the_chat_configured_when_it_is_sent(
 ) -> None:
     """Queued for the old chat id; the configuration now names another: it goes there."""
     telegram_api.chats.add(OTHER_CHAT)
-    enqueue(store, "a", chat=TEST_CHAT_ID)
+    enqueue(store, NOW, "a", chat=TEST_CHAT_ID)
     channels = {"main": Channel("main", OTHER_CHAT)}
     assert await sender(store, TelegramSink(bot), channels).drain(grace=0) == 0
     assert [m.visible_text for m in telegram_api.messages_to(OTHER_CHAT)] == ["a"]
@@ -98,8 +89,8 @@ async def test_an_unconfigured_channel_keeps_its_alerts_pending(
 ) -> None:
     """A channel removed from the configuration: its rows wait (one log line), others go;
     `drain` does not spin on them; once configured again they are sent there."""
-    enqueue(store, "gone1", "gone2", channel="backup", chat=TEST_CHAT_ID)
-    enqueue(store, "kept", channel="main")
+    enqueue(store, NOW, "gone1", "gone2", channel="backup", chat=TEST_CHAT_ID)
+    enqueue(store, NOW, "kept", channel="main", chat=TEST_CHAT_ID)
     channels = {"main": Channel("main", TEST_CHAT_ID)}
     dispatcher = sender(store, TelegramSink(bot), channels)
     with caplog.at_level(logging.WARNING, logger="bot.dispatcher"):
@@ -126,11 +117,11 @@ async def test_a_migrated_group_is_followed_although_the_configuration_names_it(
     the supergroup, even though rules.toml (the provider) still names the group."""
     telegram_api.chats.update({GROUP, SUPERGROUP})
     telegram_api.fail_next("sendMessage", "migrate", migrate_to_chat_id=SUPERGROUP)
-    enqueue(store, "a", chat=GROUP)
+    enqueue(store, NOW, "a", chat=GROUP)
     channels = {"main": Channel("main", GROUP)}
     dispatcher = sender(store, TelegramSink(bot), channels)
     assert await dispatcher.drain(grace=0) == 0
-    enqueue(store, "b", chat=GROUP)
+    enqueue(store, NOW, "b", chat=GROUP)
     assert await dispatcher.drain(grace=0) == 0
     targets = [c.params["chat_id"] for c in telegram_api.calls_to("sendMessage")]
     assert targets == [GROUP, SUPERGROUP, SUPERGROUP]
@@ -141,14 +132,6 @@ async def test_a_migrated_group_is_followed_although_the_configuration_names_it(
 # ── 14, 42: failed alerts can be retried ──
 
 
-def fail_all(store: Store) -> None:
-    """Claim and fail every pending row, as a "chat not found" would."""
-    for row in store.outbox_rows("pending"):
-        claimed = store.claim(row["id"])
-        assert claimed is not None
-        store.mark_failed(claimed.id, "BadRequest: Chat not found")
-
-
 def test_retry_failed_requeues_failed_rows_only(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -157,12 +140,12 @@ def test_retry_failed_requeues_failed_rows_only(
     db = tmp_path / "v.db"
     store = Store.open(db)
     try:
-        enqueue(store, "sent")
+        enqueue(store, NOW, "sent", chat=TEST_CHAT_ID)
         row = store.claim(1)
         assert row is not None
         store.mark_sent(row.id, NOW, 7)
-        enqueue(store, "x", "y")
-        alerts = [NewAlert("k|z", ("other",), "src", "z", "main", TEST_CHAT_ID, "z", "z", "")]
+        enqueue(store, NOW, "x", "y", chat=TEST_CHAT_ID)
+        alerts = [new_alert("z", "other", chat=TEST_CHAT_ID, dedup_key="k|z")]
         store.record_success("src", "rss", NOW, validators=Validators(), alerts=alerts)
         fail_all(store)
     finally:
@@ -333,7 +316,7 @@ async def test_an_unreadable_success_counts_as_delivered_once(
     """`{"ok": true, "result": "yes"}`: accepted, so marked sent without a message id and
     never sent again (a retry could only post a copy); a warning says so."""
     telegram_api.fail_next("sendMessage", "ok_result", result=result)
-    enqueue(store, "a", "b")
+    enqueue(store, NOW, "a", "b", chat=TEST_CHAT_ID)
     with caplog.at_level(logging.INFO):
         assert await sender(store, TelegramSink(bot), None).drain(grace=0) == 0
     assert [m.visible_text for m in telegram_api.messages_to(TEST_CHAT_ID)] == ["a", "b"]
@@ -348,7 +331,7 @@ async def test_an_unreadable_success_counts_as_delivered_once(
 
 def test_retry_requeues_with_due_time_now(store: Store) -> None:
     """A failed row requeued is due at once (not at its old not_before)."""
-    enqueue(store, "a")
+    enqueue(store, NOW, "a", chat=TEST_CHAT_ID)
     fail_all(store)
     later = NOW + timedelta(hours=5)
     assert store.retry_failed(later) == 1

@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
@@ -24,11 +23,12 @@ from bot.config.types import Config
 from bot.config.validate import parse_config
 from bot.flights.pollers import OpenSkyPoller, RouteEvaluator
 from bot.status import gather, render_status
-from bot.store import NewAlert, Store
-from bot.store.retention import PruneReport
+from bot.store import Store
+from bot.store.records import PruneReport
 from bot.timeutil import iso
+from tests.dockerfile import exec_form, final, final_env
 from tests.fakes.opensky_api import FakeOpenSky
-from tests.test_dockerfile import exec_form, final, final_env
+from tests.helpers import Clock, new_alert
 from watchers.discover import feed_links
 from watchers.errors import ParseError
 from watchers.feeds import parse_feed
@@ -255,14 +255,6 @@ def test_compose_runs_the_image_as_the_dockerfile_expects() -> None:
 # ── OpenSky: progress, source line after a 429, counted nouns ──
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 
 
@@ -274,13 +266,6 @@ def sky_config(opensky: FakeOpenSky, lookback: str) -> Config:
         f'auth_url = "{opensky.auth_url}"\n',
         "test.toml",
     )
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(tmp_path / "vedette.db")
-    yield opened
-    opened.close()
 
 
 async def test_after_a_429_the_source_line_agrees_with_the_storage_line(
@@ -359,7 +344,7 @@ async def test_a_long_backfill_logs_its_progress_then_a_day_a_poll_is_quiet(
 def test_counted_nouns_in_status_lines(store: Store) -> None:
     """`1 item, 1 alert`, `1 flight`, `1 credit left`, `1 seen item` — not `1 items`."""
     item = NewsItem("b", "k1", "Title", "https://example.org/1", "", "", None)
-    alert = NewAlert("b|k1", ("r",), "b", "k1", "main", -100, "t", "t", "")
+    alert = new_alert("k1", source="b")
     store.record_success("b", "rss", NOW, validators=Validators(), items=[item], alerts=[alert])
     flight = Flight(
         "510207", "BRU8802", "BRU", "HLLB", "UMMS", NOW - timedelta(days=1), None, "sky"
@@ -423,18 +408,7 @@ def fill_readme_store(store: Store) -> None:
     def news(source: str, items: int, alerts: int, when: datetime) -> None:
         batch = [NewsItem(source, f"{source}-{n}", f"t{n}", "", "", "", None) for n in range(items)]
         queued = [
-            NewAlert(
-                f"{source}|{n}",
-                ("r",),
-                source,
-                f"{source}-{n}",
-                "main",
-                -1001234567890,
-                "t",
-                "t",
-                "",
-            )
-            for n in range(alerts)
+            new_alert(f"{source}-{n}", source=source, chat=-1001234567890) for n in range(alerts)
         ]
         store.record_success(
             source, "rss", when, validators=Validators(), items=batch, alerts=queued

@@ -18,11 +18,13 @@ import httpx
 import pytest
 
 from bot.config.validate import parse_config
-from bot.news import NewsPoller, PollOutcome
+from bot.news import NewsPoller
 from bot.status import gather, render_status
 from bot.store import Store
+from bot.store.records import PollOutcome
 from tests.fakes.feed_server import Entry, FeedServer, json_feed, rss
 from watchers.feeds import parse_feed
+from watchers.rss import FeedReader
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 URL = "https://feeds.example.net/feed"
@@ -70,7 +72,7 @@ async def poll(db: Path, url: str, *, alert_existing: bool = False) -> PollOutco
     try:
         async with httpx.AsyncClient() as client:
             poller = NewsPoller(
-                store, client, config.keyword_rules, config.channels, clock=lambda: NOW
+                store, FeedReader(client), config.keyword_rules, config.channels, clock=lambda: NOW
             )
             return await poller.poll(config.news_sources[0])
     finally:

@@ -17,7 +17,7 @@ from bot.store import Store
 from tests.fakes.feed_server import Entry, FeedServer, rss
 from tests.fakes.telegram_api import TEST_TOKEN, FakeTelegramAPI
 from tests.helpers import config_text
-from tests.test_process import env, vedette, wait_for, write_config
+from tests.process import env, vedette, wait_for, write_config
 
 BAD = {
     "TELEGRAM_BOT_TOKEN_FILE": "/nope",

@@ -3,12 +3,10 @@ route rules evaluated on a clock the test moves, alerts in the outbox and in /st
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import pytest
 
 from bot.config.types import Config
 from bot.config.validate import parse_config
@@ -18,17 +16,7 @@ from bot.store import Store
 from tests.fakes.adsb_api import FakeAdsbApi as FakeAdsb
 from tests.fakes.opensky_api import FakeOpenSky
 from tests.fakes.telegram_api import TEST_CHAT_ID, TEST_TOKEN, FakeTelegramAPI
-from tests.helpers import fast_options, start
-
-
-class Clock:
-    """A clock the test sets."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
+from tests.helpers import Clock, fast_options, start
 
 
 def at(day: str, hour: int = 12) -> datetime:
@@ -73,14 +61,6 @@ spike = 2.0
 min_count = 3
 channel = "main"
 """
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """A store on a real file."""
-    opened = Store.open(tmp_path / "vedette.db")
-    yield opened
-    opened.close()
 
 
 class Bot:

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.fakes.opensky_api import TEST_CLIENT_ID, TEST_CLIENT_SECRET, FakeOpenSky
+from tests.helpers import Clock
 from watchers.errors import FetchError, ParseError, RateLimited, WatcherError
 from watchers.flights import Flight
 from watchers.http import FetchLimits, make_client
@@ -20,12 +21,11 @@ from watchers.opensky import (
     CREDITS_PER_DAY_QUERY,
     DayResult,
     OpenSkyClient,
-    OpenSkyCredentials,
-    TokenProvider,
     day_window,
     decode_flights,
     parse_flights,
 )
+from watchers.opensky_auth import OpenSkyCredentials, TokenProvider
 
 SOURCE = "opensky-test"
 DAY = date(2026, 3, 10)
@@ -42,19 +42,6 @@ def at(day: date, hour: int, minute: int = 0) -> datetime:
 def epoch(when: datetime) -> int:
     """Unix seconds of an aware datetime."""
     return int(when.timestamp())
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture
@@ -79,7 +66,7 @@ def make(
         server.api_url,
         credentials=credentials,
         auth_url=server.auth_url,
-        clock=clock or Clock(),
+        clock=clock or Clock(NOW),
         **kwargs,
     )
 
@@ -259,7 +246,7 @@ async def test_token_is_refreshed_60s_before_expiry(
 ) -> None:
     """A token is used until expires_in minus 60 s, then replaced (the clock is injected)."""
     opensky_api.token_lifetime = 300
-    clock = Clock()
+    clock = Clock(NOW)
     client = make(http, opensky_api, credentials=CREDENTIALS, clock=clock)
     await client.day("departure", "HLLB", DAY)
     clock.advance(239)
@@ -460,7 +447,7 @@ async def test_transport_errors_are_fetch_errors(http: httpx.AsyncClient) -> Non
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     client = OpenSkyClient(
-        http, SOURCE, f"http://127.0.0.1:{port}/api", credentials=None, clock=Clock()
+        http, SOURCE, f"http://127.0.0.1:{port}/api", credentials=None, clock=Clock(NOW)
     )
     error = await day_error(client)
     assert type(error) is FetchError

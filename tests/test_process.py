@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,55 +11,15 @@ from tests.fakes.feed_server import Entry, FeedServer, rss
 from tests.fakes.opensky_api import TEST_CLIENT_ID, TEST_CLIENT_SECRET, FakeOpenSky
 from tests.fakes.telegram_api import TEST_CHAT_ID, TEST_TOKEN, FakeTelegramAPI
 from tests.helpers import config_text
+from tests.process import vedette, wait_for, write_config
 
-ROOT = Path(__file__).parent.parent
 SECRET = TEST_TOKEN.split(":", 1)[1]
-
-
-def env(token: str | None = TEST_TOKEN, **extra: str) -> dict[str, str]:
-    """The environment for a vedette process: the repository importable, debug logs."""
-    values = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "VEDETTE_"))}
-    values["PYTHONPATH"] = str(ROOT)
-    values["VEDETTE_LOG_LEVEL"] = "INFO"
-    if token:
-        values["TELEGRAM_BOT_TOKEN"] = token
-    values.update(extra)
-    return values
-
-
-def vedette(
-    tmp_path: Path, *args: str, token: str | None = TEST_TOKEN, **extra: str
-) -> subprocess.Popen[str]:
-    """Start `python -m bot ARGS` in tmp_path."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "bot", *args],
-        cwd=tmp_path,
-        env=env(token, **extra),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def wait_for(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    """Block until `check()` holds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def states(db: Path) -> list[str]:
     """The state of every outbox row."""
     with sqlite3.connect(db) as conn:
         return [row[0] for row in conn.execute("SELECT state FROM outbox ORDER BY id")]
-
-
-def write_config(tmp_path: Path, telegram_api: FakeTelegramAPI, feed_server: FeedServer) -> None:
-    """rules.toml in tmp_path: one feed that alerts on its existing items."""
-    text = config_text(telegram_api.url, {"news": feed_server.url("/feed")}, alert_existing=True)
-    (tmp_path / "rules.toml").write_text(text, encoding="utf-8")
 
 
 def assert_no_secret(*outputs: str) -> None:

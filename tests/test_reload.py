@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
+from typing import Any
 
 from bot.config.validate import load_config
 from tests.fakes.feed_server import Entry, FeedServer, rss
 from tests.fakes.telegram_api import TEST_TOKEN, FakeTelegramAPI
 from tests.helpers import ADMIN, config_text, eventually, fast_options, start
-from tests.test_process import vedette, wait_for
-
-
-def polls(feed_server: FeedServer, path: str) -> int:
-    """How many times `path` was fetched."""
-    return sum(1 for request_path, _ in feed_server.requests if request_path == path)
+from tests.process import vedette, wait_for
 
 
 def write(path: Path, text: str) -> None:
@@ -22,31 +18,36 @@ def write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def sources(
+    rules: Path, feed_server: FeedServer, telegram_api: FakeTelegramAPI, *names: str, **kw: Any
+) -> None:
+    """Write `rules` with one source per name, served at /name with one old story."""
+    for name in names:
+        feed_server.route(f"/{name}", body=rss([Entry("Old", link=f"https://n.example/{name}")]))
+    feeds = {name: feed_server.url(f"/{name}") for name in names}
+    write(rules, config_text(telegram_api.url, feeds, **kw))
+
+
 async def test_reload_swaps_in_a_valid_config_and_keeps_the_old_one_when_invalid(
     tmp_path: Path, feed_server: FeedServer, telegram_api: FakeTelegramAPI
 ) -> None:
     """A valid file takes effect (a new source is polled); an invalid one is refused with why."""
-    for path in ("/a", "/b"):
-        feed_server.route(path, body=rss([Entry("Old", link=f"https://n.example{path}")]))
     rules = tmp_path / "rules.toml"
-    write(rules, config_text(telegram_api.url, {"a": feed_server.url("/a")}))
+    sources(rules, feed_server, telegram_api, "a")
     bot = start(load_config(rules), tmp_path / "v.db", TEST_TOKEN, fast_options())
-    await eventually(lambda: bool(bot.runners) and polls(feed_server, "/a") >= 1, what="/a")
+    await eventually(lambda: bool(bot.runners) and feed_server.polls("/a") >= 1, what="/a")
     runner = bot.runners[0]
 
-    write(
-        rules,
-        config_text(telegram_api.url, {"a": feed_server.url("/a"), "b": feed_server.url("/b")}),
-    )
+    sources(rules, feed_server, telegram_api, "a", "b")
     assert await runner.reload() == f"reloaded {rules}: 2 sources, 1 rule, 1 channel"
-    await eventually(lambda: polls(feed_server, "/b") >= 1, what="the new source /b")
+    await eventually(lambda: feed_server.polls("/b") >= 1, what="the new source /b")
 
     write(rules, "[[rules]]\nid = 'x'\nkind = 'keywords'\n")
     answer = await runner.reload()
     assert answer.startswith(f"kept the old configuration: {rules} has ")
     assert f"{rules}:1: rules.x.query: query is missing" in answer
-    seen = polls(feed_server, "/b")
-    await eventually(lambda: polls(feed_server, "/b") > seen, what="/b still polled")
+    seen = feed_server.polls("/b")
+    await eventually(lambda: feed_server.polls("/b") > seen, what="/b still polled")
     assert await bot.stop() == 0
 
 
@@ -54,23 +55,18 @@ def test_sighup_reloads_the_configuration(
     tmp_path: Path, feed_server: FeedServer, telegram_api: FakeTelegramAPI
 ) -> None:
     """SIGHUP re-reads rules.toml; an invalid file is logged and the bot keeps running."""
-    for path in ("/a", "/b"):
-        feed_server.route(path, body=rss([Entry("Old", link=f"https://n.example{path}")]))
     rules = tmp_path / "rules.toml"
-    write(rules, config_text(telegram_api.url, {"a": feed_server.url("/a")}))
+    sources(rules, feed_server, telegram_api, "a")
     proc = vedette(tmp_path, "run")
     try:
-        wait_for(lambda: polls(feed_server, "/a") >= 1, "the first source")
-        write(
-            rules,
-            config_text(telegram_api.url, {"a": feed_server.url("/a"), "b": feed_server.url("/b")}),
-        )
+        wait_for(lambda: feed_server.polls("/a") >= 1, "the first source")
+        sources(rules, feed_server, telegram_api, "a", "b")
         proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: polls(feed_server, "/b") >= 1, "the source added by the reload")
+        wait_for(lambda: feed_server.polls("/b") >= 1, "the source added by the reload")
         write(rules, "this is not toml")
         proc.send_signal(signal.SIGHUP)
-        seen = polls(feed_server, "/b")
-        wait_for(lambda: polls(feed_server, "/b") > seen + 1, "polling after a bad reload")
+        seen = feed_server.polls("/b")
+        wait_for(lambda: feed_server.polls("/b") > seen + 1, "polling after a bad reload")
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=20)
     finally:
@@ -87,13 +83,12 @@ async def test_reload_command_applies_new_admins_and_reports_bad_files(
     tmp_path: Path, feed_server: FeedServer, telegram_api: FakeTelegramAPI
 ) -> None:
     """/reload from an admin swaps the config (a new admin is answered) or says why not."""
-    feed_server.route("/a", body=rss([Entry("Old", link="https://n.example/a")]))
     rules = tmp_path / "rules.toml"
-    write(rules, config_text(telegram_api.url, {"a": feed_server.url("/a")}))
+    sources(rules, feed_server, telegram_api, "a")
     bot = start(load_config(rules), tmp_path / "v.db", TEST_TOKEN, fast_options())
     await eventually(lambda: bool(telegram_api.calls_to("getUpdates")), what="command polling")
     telegram_api.push_message(777, 777, "/status")
-    write(rules, config_text(telegram_api.url, {"a": feed_server.url("/a")}, admins=(ADMIN, 777)))
+    sources(rules, feed_server, telegram_api, "a", admins=(ADMIN, 777))
     telegram_api.push_message(ADMIN, ADMIN, "/reload")
     await eventually(lambda: bool(telegram_api.messages_to(ADMIN)), what="the reload reply")
     assert telegram_api.messages_to(777) == []

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from bot.config.types import StorageSettings
 from bot.config.validate import parse_config
 from bot.status import gather, render_status
-from bot.store import NewAlert, Store
+from bot.store import Store
+from tests.helpers import new_alert
 from watchers.flights import Flight, Sighting
 from watchers.http import Validators
 from watchers.items import NewsItem
@@ -35,19 +34,6 @@ def item(key: str) -> NewsItem:
     return NewsItem("src", key, f"title {key}", f"https://n.example/{key}", "", "", None)
 
 
-def alert(key: str) -> NewAlert:
-    """The alert of rule r for item `key`."""
-    return NewAlert(f"news|main|{key}", ("r",), "src", key, "main", -1, "<b>x</b>", "x", "")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """A store on a real file."""
-    opened = Store.open(tmp_path / "v.db")
-    yield opened
-    opened.close()
-
-
 def test_prune_removes_old_history_and_spares_what_is_still_needed(store: Store) -> None:
     """Old unseen items, old sent rows and old sightings go; listed items, pending rows stay."""
     store.record_success(
@@ -56,7 +42,7 @@ def test_prune_removes_old_history_and_spares_what_is_still_needed(store: Store)
         START,
         validators=Validators(),
         items=[item("gone"), item("listed"), item("sent"), item("waiting")],
-        alerts=[alert("sent"), alert("waiting")],
+        alerts=[new_alert("sent"), new_alert("waiting")],
     )
     sent = store.claim(due(store, START)[0][1])
     assert sent is not None
@@ -79,14 +65,14 @@ def test_prune_removes_old_history_and_spares_what_is_still_needed(store: Store)
 def test_a_pruned_item_that_reappears_does_not_alert_again(store: Store) -> None:
     """The (rule, item) match outlives pruning, so a re-listed old item is no new alert."""
     store.record_success(
-        "src", "rss", START, validators=Validators(), items=[item("a")], alerts=[alert("a")]
+        "src", "rss", START, validators=Validators(), items=[item("a")], alerts=[new_alert("a")]
     )
     store.mark_sent(1, START, 1)
     later = START + timedelta(days=100)
     store.prune(later, RETENTION, timedelta(0))
     assert unseen(store, "src", ["a"]) == {"a"}
     added = store.record_success(
-        "src", "rss", later, validators=Validators(), items=[item("a")], alerts=[alert("a")]
+        "src", "rss", later, validators=Validators(), items=[item("a")], alerts=[new_alert("a")]
     )
     assert added == 0
     assert store.outbox_rows() == []

@@ -1,25 +1,28 @@
-"""Route rules, pure: which OpenSky days are due, coverage, firing and re-arming, the alert."""
+"""Route rules: which OpenSky days are due, coverage (counted in SQLite, checked against a
+reference count in Python), firing and re-arming, the alert."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from bot.config.types import OpenSkySource, RouteRule
 from bot.flights.plan import (
+    DIRECTIONS,
+    FETCHED,
+    Coverage,
     DayQuery,
     coverage_of,
     due_queries,
     last_available_day,
-    route_coverage,
     rule_days,
     watched_airports,
 )
 from bot.flights.routes import decide, holds, render_route
 from bot.store import Store
-from bot.store.flights import CoverageEntry, StoredFlight
+from bot.store.records import CoverageEntry, StoredFlight
 from tests.fakes.telegram_api import parse_html
 from watchers.flights import Flight
 
@@ -41,6 +44,33 @@ def entry(
 ) -> CoverageEntry:
     """A ledger row of the source `sky`."""
     return CoverageEntry("sky", airport, direction, day, status, fetches, fetched_at)
+
+
+def ledger_coverage(
+    rule: RouteRule, sources: Sequence[OpenSkySource], ledger: Iterable[CoverageEntry]
+) -> Coverage:
+    """The reference: a rule's coverage at NOW counted from ledger rows in Python (the bot
+    counts them in SQLite with `Store.coverage_days`)."""
+    watched = watched_airports(rule, sources)
+    wanted = set(watched)
+    counts: dict[date, tuple[int, int]] = {}
+    for e in {(e.source_id, e.airport, e.direction, e.day): e for e in ledger}.values():
+        if (e.source_id, e.airport) in wanted and e.direction in DIRECTIONS:
+            rows, bad = counts.get(e.day, (0, 0))
+            counts[e.day] = (rows + 1, bad + (e.status not in FETCHED))
+    return coverage_of(rule_days(rule, NOW), watched, counts)
+
+
+def stored_coverage(
+    store: Store, rule: RouteRule, sources: Sequence[OpenSkySource], ledger: Iterable[CoverageEntry]
+) -> Coverage:
+    """A rule's coverage at NOW as the route evaluator computes it: `ledger` written to the
+    store, the days counted in SQLite."""
+    for e in ledger:
+        store.record_day(e.source_id, e.airport, e.direction, e.day, e.status, NOW)
+    watched = watched_airports(rule, sources)
+    days = rule_days(rule, NOW)
+    return coverage_of(days, watched, store.coverage_days(watched, days[0], days[-1]))
 
 
 def test_last_available_day_waits_for_the_nightly_batch() -> None:
@@ -92,28 +122,25 @@ def test_a_day_is_fetched_once_more_a_day_later() -> None:
     assert [q for q in due_queries(SKY, again, NOW) if q.day == day] == []
 
 
-def test_coverage_not_ready_until_every_day_was_attempted() -> None:
+def test_coverage_not_ready_until_every_day_was_attempted(store: Store) -> None:
     """Missing days block evaluation; failed days are gaps; all fetched is complete."""
     days = [last_available_day(NOW) - timedelta(days=n) for n in range(31)]
     full = [
         entry(a, d, day) for day in days for a in SKY.airports for d in ("departure", "arrival")
     ]
-    assert route_coverage(AT_LEAST, [SKY], full[4:], NOW).ready is False
+    assert stored_coverage(store, AT_LEAST, [SKY], full[4:]).ready is False
+    assert stored_coverage(store, AT_LEAST, [SKY], full[:4]).complete
     oldest = days[-2]  # the window's first day (days[-1] is just outside it)
-    with_gap = [
-        e for e in full if (e.airport, e.direction, e.day) != ("UMMS", "arrival", oldest)
-    ] + [entry("UMMS", "arrival", oldest, "failed")]
-    coverage = route_coverage(AT_LEAST, [SKY], with_gap, NOW)
+    coverage = stored_coverage(store, AT_LEAST, [SKY], [entry("UMMS", "arrival", oldest, "failed")])
     assert coverage.ready
     assert not coverage.complete
     assert coverage.gaps == (oldest,)
     assert "1 day failed" in coverage.describe()
-    assert route_coverage(AT_LEAST, [SKY], full, NOW).complete
 
 
 def test_live_only_routes_are_evaluated_but_incomplete() -> None:
     """With no OpenSky source on the airports the rule runs, saying coverage is unknown."""
-    coverage = route_coverage(AT_LEAST, [], [], NOW)
+    coverage = coverage_of(rule_days(AT_LEAST, NOW), watched_airports(AT_LEAST, []), {})
     assert coverage.ready
     assert not coverage.complete
     assert "live ADS-B only" in coverage.describe()
@@ -153,7 +180,7 @@ def test_route_alert_names_route_cities_count_and_flights() -> None:
         ),
         StoredFlight("510124", None, "HLLB", "UMMS", datetime(2026, 6, 5, 9, tzinfo=UTC), ("sky",)),
     ]
-    coverage = route_coverage(AT_LEAST, [], [], NOW)
+    coverage = coverage_of(rule_days(AT_LEAST, NOW), [], {})
     rendered = render_route(AT_LEAST, flights, None, coverage)
     assert rendered.plain.splitlines()[:4] == [
         "✈ BEN→MSQ: 2 flights in the last 30 days",
@@ -165,7 +192,7 @@ def test_route_alert_names_route_cities_count_and_flights() -> None:
     assert parse_html(rendered.html).text == rendered.plain
 
 
-def test_counts_in_sqlite_agree_with_the_ledger_and_the_flights(tmp_path: Path) -> None:
+def test_counts_in_sqlite_agree_with_the_ledger_and_the_flights(store: Store) -> None:
     """What the evaluator counts in SQLite (coverage days, flights) is what the ledger rows
     and `flights_between` say: missing days, failed and rate-limited gaps, other sources and
     airports left out; operators filtered."""
@@ -186,33 +213,27 @@ def test_counts_in_sqlite_agree_with_the_ledger_and_the_flights(tmp_path: Path) 
         else e
         for e in ledger
     ]
-    store = Store.open(tmp_path / "routes.db")
-    try:
-        for e in ledger:
-            store.record_day(e.source_id, e.airport, e.direction, e.day, e.status, NOW)
-        departures = [NOW - timedelta(days=n, hours=1) for n in range(0, 70, 3)]
-        store.record_flights(
-            [
-                Flight(f"51{n:04x}", cs, cs[:3], "HLLB", "UMMS", when, None, "sky")
-                for n, when in enumerate(departures)
-                for cs in (["BRU8802", "AFL1"][n % 2],)
-            ],
-            NOW,
-        )
-        for rule in (AT_LEAST, SPIKE):
-            watched = watched_airports(rule, [SKY, other])
-            span = rule_days(rule, NOW)
-            counted = store.coverage_days(watched, span[0], span[-1])
-            from_sql = coverage_of(span, watched, counted)
-            assert from_sql == route_coverage(rule, [SKY, other], ledger, NOW)
-            assert from_sql.missing == (days[3],)
-            assert set(from_sql.gaps) == {days[5], days[40]} & set(span)
-        for operator in (None, "BRU", "XYZ"):
-            start, end = NOW - timedelta(days=30), NOW
-            listed = store.flights_between(["HLLB"], ["UMMS"], start, end, operator)
-            assert store.count_flights_between(["HLLB"], ["UMMS"], start, end, operator) == len(
-                listed
-            )
-            assert len(listed) == {None: 10, "BRU": 5, "XYZ": 0}[operator]
-    finally:
-        store.close()
+    for e in ledger:
+        store.record_day(e.source_id, e.airport, e.direction, e.day, e.status, NOW)
+    departures = [NOW - timedelta(days=n, hours=1) for n in range(0, 70, 3)]
+    store.record_flights(
+        [
+            Flight(f"51{n:04x}", cs, cs[:3], "HLLB", "UMMS", when, None, "sky")
+            for n, when in enumerate(departures)
+            for cs in (["BRU8802", "AFL1"][n % 2],)
+        ],
+        NOW,
+    )
+    for rule in (AT_LEAST, SPIKE):
+        watched = watched_airports(rule, [SKY, other])
+        span = rule_days(rule, NOW)
+        counted = store.coverage_days(watched, span[0], span[-1])
+        from_sql = coverage_of(span, watched, counted)
+        assert from_sql == ledger_coverage(rule, [SKY, other], ledger)
+        assert from_sql.missing == (days[3],)
+        assert set(from_sql.gaps) == {days[5], days[40]} & set(span)
+    for operator in (None, "BRU", "XYZ"):
+        start, end = NOW - timedelta(days=30), NOW
+        listed = store.flights_between(["HLLB"], ["UMMS"], start, end, operator)
+        assert store.count_flights_between(["HLLB"], ["UMMS"], start, end, operator) == len(listed)
+        assert len(listed) == {None: 10, "BRU": 5, "XYZ": 0}[operator]

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from watchers.schedule import first_delay, next_delay
+from watchers.schedule import backoff, capped_retry_after, first_delay, next_delay
 
 SEEDS = range(200)
 
@@ -76,3 +76,27 @@ def test_every_must_be_positive() -> None:
     """A zero or negative interval is a programming error."""
     with pytest.raises(ValueError, match="every must be positive"):
         next_delay(0, 0, retry_after=None, rng=random.Random(1))
+
+
+def test_backoff_doubles_from_base_up_to_cap_without_jitter() -> None:
+    """The one backoff formula: base, 2×, 4×, … then the cap, for any number of attempts."""
+    expected = [2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 300.0, 300.0]
+    assert [backoff(n, 2.0, 300.0) for n in range(1, 11)] == expected
+    assert backoff(10**9, 2.0, 300.0) == 300.0
+
+
+def test_backoff_jitter_stays_within_its_band_and_needs_a_generator() -> None:
+    """±20% around the capped value, drawn from the generator given; none given is a bug."""
+    values = [backoff(3, 10.0, 300.0, jitter=0.2, rng=random.Random(s)) for s in SEEDS]
+    assert all(32 <= v <= 48 for v in values)
+    assert len(set(values)) > 100
+    with pytest.raises(ValueError, match="rng"):
+        backoff(3, 10.0, 300.0, jitter=0.2)
+    with pytest.raises(ValueError, match="attempt"):
+        backoff(0, 10.0, 300.0)
+
+
+def test_a_retry_after_wait_is_between_zero_and_a_day() -> None:
+    """What a server asks for, within [0, 24 h]."""
+    asked = (-5.0, 0.0, 90.0, 10 * 86400.0)
+    assert [capped_retry_after(seconds) for seconds in asked] == [0.0, 0.0, 90.0, 86400.0]

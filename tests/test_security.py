@@ -27,7 +27,6 @@ from bot.flights.plan import last_available_day, start_of
 from bot.runner import run
 from bot.status import gather, render_status, status_data
 from bot.store import Store
-from bot.timeutil import utcnow
 from tests.fakes.feed_server import Entry, FeedServer, atom, gzip_bomb, json_feed, rss
 from tests.fakes.opensky_api import TEST_CLIENT_ID, TEST_CLIENT_SECRET
 from tests.fakes.telegram_api import TEST_CHAT_ID, TEST_TOKEN, FakeTelegramAPI, utf16_len
@@ -46,11 +45,11 @@ from tests.faults import (
     story,
     vedette,
 )
-from tests.helpers import ADMIN, config_text, eventually, fast_options, make_config
-from watchers.opensky import OpenSkyCredentials
+from tests.helpers import ADMIN, STRANGER, config_text, eventually, fast_options, make_config
+from watchers.clock import utcnow
+from watchers.opensky_auth import OpenSkyCredentials
 
 GONE_CHAT = -1005550000000  # a channel Telegram does not know: "chat not found"
-STRANGER = 666
 
 
 def hostile_config(
@@ -192,7 +191,7 @@ async def test_no_secret_in_debug_logs_through_timeouts_and_outages(
             assert await task == 0
     text_logs = logs.getvalue()
     assert "timed out" in text_logs
-    assert "hang: read timeout" in text_logs
+    assert "source hang failed: read timeout" in text_logs
     assert "OpenSky token response is not JSON" in text_logs
     assert "✗ hang (rss)" in report
     assert_no_secret(text_logs, report)

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from bot.status import gather, render_status
 from bot.store import Store
 from watchers.http import Validators
 
 NOW = datetime(2026, 7, 5, 14, 2, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(tmp_path / "status.db")
-    yield opened
-    opened.close()
 
 
 def test_failures_in_a_row_are_counted_in_words(store: Store) -> None:

@@ -163,32 +163,22 @@ def test_telegram_gets_the_summary_first_then_every_source_in_messages_under_the
         assert not message.endswith(":")
 
 
-def test_a_report_that_fits_is_one_message(big_db: Path, tmp_path: Path) -> None:
-    small = tmp_path / "small.db"
-    store = Store.open(small)
-    try:
-        store.record_success("only", "rss", NOW, validators=Validators())
-        store.record_failure("broken", "rss", NOW, "broken: HTTP 404 Not Found")
-        report = gather(store)
-    finally:
-        store.close()
+def test_a_report_that_fits_is_one_message(big_db: Path, store: Store) -> None:
+    store.record_success("only", "rss", NOW, validators=Validators())
+    store.record_failure("broken", "rss", NOW, "broken: HTTP 404 Not Found")
+    report = gather(store)
     [message] = status_messages(report, NOW)
     assert message == render_status(report, NOW)
     assert "2 sources: 1 ok, 1 failing\nfailing (1):\n✗ broken (rss)" in message
 
 
-def test_an_over_long_error_is_cut_only_within_its_line(tmp_path: Path) -> None:
+def test_an_over_long_error_is_cut_only_within_its_line(store: Store) -> None:
     """A huge error (astral characters count 2 UTF-16 units) is cut with "…" in Telegram,
     printed whole by the CLI; the lines around it are all there."""
-    path = tmp_path / "huge.db"
-    store = Store.open(path)
     huge = "huge: " + "🛩" * 3000  # 3006 characters, 6006 UTF-16 units
-    try:
-        store.record_failure("huge", "rss", NOW, huge)
-        store.record_failure("other", "rss", NOW, "other: timeout")
-        report = gather(store)
-    finally:
-        store.close()
+    store.record_failure("huge", "rss", NOW, huge)
+    store.record_failure("other", "rss", NOW, "other: timeout")
+    report = gather(store)
     messages = status_messages(report, NOW)
     assert all(utf16_len(m) <= MAX_CHARS for m in messages)
     every = "\n".join(messages)
@@ -230,7 +220,7 @@ async def test_status_in_telegram_arrives_as_several_messages_in_order(
 
 
 async def test_flights_seen_counts_every_stored_flight_after_a_failed_poll(
-    tmp_path: Path, opensky_api: FakeOpenSky
+    store: Store, opensky_api: FakeOpenSky
 ) -> None:
     """A poll that stores flights, then runs into a rate limit, is recorded as a failure:
     /status still counts every flight stored from the source, as the storage line does."""
@@ -250,47 +240,39 @@ async def test_flights_seen_counts_every_stored_flight_after_a_failed_poll(
         f'auth_url = "{opensky_api.auth_url}"\n',
         "test.toml",
     )
-    store = Store.open(tmp_path / "sky.db")
-    try:
-        async with httpx.AsyncClient() as client:
-            poller = OpenSkyPoller(
-                store, client, config.opensky_sources[0], credentials=None, clock=lambda: NOW
-            )
-            outcome = await poller.poll()
-        assert outcome.error is not None
-        stored = store.flight_count("opensky")
-        text = render_status(gather(store, ["opensky"]), NOW)
-    finally:
-        store.close()
+    async with httpx.AsyncClient() as client:
+        poller = OpenSkyPoller(
+            store, client, config.opensky_sources[0], credentials=None, clock=lambda: NOW
+        )
+        outcome = await poller.poll()
+    assert outcome.error is not None
+    stored = store.flight_count("opensky")
+    text = render_status(gather(store, ["opensky"]), NOW)
     assert stored >= 10
     line = next(line for line in text.splitlines() if line.startswith("✗ opensky"))
     assert line.startswith(f"✗ opensky (opensky): never succeeded, {stored} flights, ")
     assert f", {stored} flights, 0 sightings" in text  # the storage line agrees
 
 
-def test_flights_seen_are_the_flights_stored_not_a_running_total(tmp_path: Path) -> None:
+def test_flights_seen_are_the_flights_stored_not_a_running_total(store: Store) -> None:
     """Flights stored without the poll's tally (a database from before the failure path
     counted them): /status reads the flights table, so the count is still every flight."""
-    store = Store.open(tmp_path / "tally.db")
-    try:
-        flights = [
-            Flight(
-                f"51{n:04x}",
-                f"BRU{8800 + n}",
-                "BRU",
-                "HLLB",
-                "UMMS",
-                NOW - timedelta(days=1, hours=n),
-                None,
-                "opensky",
-            )
-            for n in range(40)
-        ]
-        assert store.record_flights(flights, NOW) == 40
-        store.record_failure("opensky", "opensky", NOW, "opensky: HTTP 429 Too Many Requests")
-        report = gather(store)
-    finally:
-        store.close()
+    flights = [
+        Flight(
+            f"51{n:04x}",
+            f"BRU{8800 + n}",
+            "BRU",
+            "HLLB",
+            "UMMS",
+            NOW - timedelta(days=1, hours=n),
+            None,
+            "opensky",
+        )
+        for n in range(40)
+    ]
+    assert store.record_flights(flights, NOW) == 40
+    store.record_failure("opensky", "opensky", NOW, "opensky: HTTP 429 Too Many Requests")
+    report = gather(store)
     text = render_status(report, NOW)
     assert "✗ opensky (opensky): never succeeded, 40 flights" in text
     [source] = status_data(report, NOW)["sources"]

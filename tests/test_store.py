@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from bot.status import Health, health
-from bot.store import NewAlert, Store, StoreError
+from bot.store import Store
+from bot.store.base import StoreError
+from tests.helpers import new_alert, record_alerts
 from watchers.http import Validators
 from watchers.items import NewsItem
 
@@ -31,19 +33,6 @@ def due(store: Store, now: datetime) -> list[tuple[int | str, int]]:
 def item(key: str, title: str = "t") -> NewsItem:
     """A news item with just a key and title."""
     return NewsItem("src", key, title, f"https://example.org/{key}", "", "", None)
-
-
-def alert(key: str, rule: str = "r1", chat: int | str = -100) -> NewAlert:
-    """An outbox row for (rule, item key)."""
-    return NewAlert(f"news|{rule}|{key}", (rule,), "src", key, "main", chat, "<b>h</b>", "h", "")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    """A store on a real SQLite file."""
-    opened = Store.open(tmp_path / "vedette.db")
-    yield opened
-    opened.close()
 
 
 def test_open_twice_applies_migrations_once(tmp_path: Path) -> None:
@@ -75,15 +64,11 @@ def test_first_poll_state_and_seen_items(store: Store) -> None:
 
 def test_rule_item_pair_is_enqueued_once_forever(store: Store) -> None:
     """The same (rule, item) never gets a second outbox row, even after it was sent."""
-    assert (
-        store.record_success("src", "rss", NOW, validators=Validators(), alerts=[alert("a")]) == 1
-    )
+    assert record_alerts(store, NOW, new_alert("a")) == 1
     row = store.claim(due(store, NOW)[0][1])
     assert row is not None
     store.mark_sent(row.id, NOW, 7)
-    added = store.record_success(
-        "src", "rss", NOW, validators=Validators(), alerts=[alert("a"), alert("a", rule="r2")]
-    )
+    added = record_alerts(store, NOW, new_alert("a"), new_alert("a", "r2"))
     assert added == 1
     assert [r["rule_ids"] for r in store.outbox_rows()] == ["r1", "r2"]
 
@@ -106,9 +91,7 @@ def test_failure_counts_and_reset(store: Store) -> None:
 
 def test_outbox_lifecycle_and_counts(store: Store) -> None:
     """Rows go pending → sending → sent/failed/pending, and counts follow."""
-    store.record_success(
-        "src", "rss", NOW, validators=Validators(), alerts=[alert("a"), alert("b"), alert("c")]
-    )
+    record_alerts(store, NOW, new_alert("a"), new_alert("b"), new_alert("c"))
     chats = due(store, NOW)
     assert chats == [(-100, 1)]
     first = store.claim(1)
@@ -128,7 +111,7 @@ def test_outbox_lifecycle_and_counts(store: Store) -> None:
 
 def test_recover_inflight_returns_sending_rows_to_pending(store: Store) -> None:
     """A row left 'sending' by a crash is pending again after recovery."""
-    store.record_success("src", "rss", NOW, validators=Validators(), alerts=[alert("a")])
+    record_alerts(store, NOW, new_alert("a"))
     store.claim(1)
     assert store.recover_inflight() == 1
     assert store.outbox_rows("pending")[0]["id"] == 1
@@ -136,22 +119,14 @@ def test_recover_inflight_returns_sending_rows_to_pending(store: Store) -> None:
 
 def test_migrate_chat_moves_unsent_rows(store: Store) -> None:
     """After a group migration every unsent row goes to the new chat id."""
-    store.record_success(
-        "src",
-        "rss",
-        NOW,
-        validators=Validators(),
-        alerts=[alert("a", chat=-5), alert("b", chat=-5)],
-    )
+    record_alerts(store, NOW, new_alert("a", chat=-5), new_alert("b", chat=-5))
     assert store.migrate_chat(-5, -1009999) == 2
     assert due(store, NOW) == [(-1009999, 1)]
 
 
 def test_string_chat_ids_round_trip(store: Store) -> None:
     """@channel chat ids stay strings; numeric ones come back as ints."""
-    store.record_success(
-        "src", "rss", NOW, validators=Validators(), alerts=[alert("a", chat="@chan")]
-    )
+    record_alerts(store, NOW, new_alert("a", chat="@chan"))
     row = store.claim(1)
     assert row is not None
     assert row.chat_id == "@chan"

@@ -2,53 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from bot.status import gather, render_status
-from bot.store import NewAlert, Store
-from watchers.http import Validators
+from bot.store import Store
+from bot.store.records import NewAlert
+from tests.helpers import new_alert, record_alerts
 
 NOW = datetime(2026, 7, 5, 14, 2, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 
 
 def alert(key: str, *rules: str, plain: str = "Title\n\nbody") -> NewAlert:
-    """An alert for item `key` matched by `rules` (default r1)."""
-    rules = rules or ("r1",)
-    return NewAlert(
-        f"news|{'+'.join(rules)}|{key}",
-        rules,
-        "src",
-        key,
-        "main",
-        -100,
-        "<b>h</b>",
-        plain,
-        f"https://news.example/{key}",
-    )
-
-
-def record(store: Store, now: datetime, *alerts: NewAlert) -> int:
-    """Record a successful poll with these alerts; the number of outbox rows added."""
-    return store.record_success("src", "rss", now, validators=Validators(), alerts=alerts)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """A store on a real SQLite file."""
-    opened = Store.open(tmp_path / "vedette.db")
-    yield opened
-    opened.close()
+    """An alert for item `key` matched by `rules` (default r1), linking to its story."""
+    return new_alert(key, *rules, plain=plain, link=f"https://news.example/{key}")
 
 
 def test_a_muted_alert_is_recorded_not_enqueued(store: Store) -> None:
     """With its only rule muted, an alert lands in muted_alerts and never in the outbox."""
     store.mute("r1", NOW + HOUR, 4242, NOW)
-    assert record(store, NOW, alert("a", plain="Haftar in Minsk\n\nmore")) == 0
+    assert record_alerts(store, NOW, alert("a", plain="Haftar in Minsk\n\nmore")) == 0
     assert store.outbox_rows() == []
     assert store.muted_count() == 1
     held = store.recent_muted()
@@ -62,10 +35,10 @@ def test_a_muted_alert_is_recorded_not_enqueued(store: Store) -> None:
 def test_an_alert_another_rule_wants_is_still_sent(store: Store) -> None:
     """If only some of an alert's rules are muted, it is enqueued as usual."""
     store.mute("r1", NOW + HOUR, None, NOW)
-    assert record(store, NOW, alert("a", "r1", "r2")) == 1
+    assert record_alerts(store, NOW, alert("a", "r1", "r2")) == 1
     assert store.muted_count() == 0
     store.mute("r2", NOW + HOUR, None, NOW)
-    assert record(store, NOW, alert("b", "r1", "r2")) == 0
+    assert record_alerts(store, NOW, alert("b", "r1", "r2")) == 0
     assert store.muted_count() == 1
 
 
@@ -73,10 +46,9 @@ def test_a_mute_expires_by_itself(store: Store) -> None:
     """Past its `until` a mute no longer applies, is not active, and cannot be unmuted."""
     until = NOW + HOUR
     store.mute("r1", until, None, NOW)
-    assert store.active_mutes(NOW) == [("r1", until)]
+    assert [(m.rule_id, m.until) for m in store.mutes()] == [("r1", until)]
     later = NOW + 2 * HOUR
-    assert store.active_mutes(later) == []
-    assert record(store, later, alert("a")) == 1
+    assert record_alerts(store, later, alert("a")) == 1
     assert store.unmute("r1", later) is False
     assert store.mutes() == []
 
@@ -85,10 +57,10 @@ def test_unmute_lets_new_alerts_through_but_never_sends_held_ones(store: Store) 
     """After /unmute new alerts are enqueued; one held meanwhile is not sent later."""
     store.mute("r1", NOW + HOUR, None, NOW)
     held = alert("a")
-    assert record(store, NOW, held) == 0
+    assert record_alerts(store, NOW, held) == 0
     assert store.unmute("r1", NOW) is True
     assert store.unmute("r1", NOW) is False
-    assert record(store, NOW, alert("b")) == 1
+    assert record_alerts(store, NOW, alert("b")) == 1
     again = store.record_route(
         "r1", NOW, firing=True, count=1, previous=None, complete=True, summary="", alert=held
     )
@@ -117,16 +89,18 @@ def test_a_muted_route_rule_still_records_its_state(store: Store) -> None:
 def test_a_running_mute_extended_keeps_counting_from_its_start(store: Store) -> None:
     """Re-muting a muted rule moves its end but keeps the alerts it held in its count."""
     store.mute("r1", NOW + HOUR, None, NOW)
-    record(store, NOW, alert("a"))
+    record_alerts(store, NOW, alert("a"))
     store.mute("r1", NOW + 3 * HOUR, None, NOW + HOUR / 2)
-    record(store, NOW + HOUR / 2, alert("b"))
+    record_alerts(store, NOW + HOUR / 2, alert("b"))
     mute = store.mutes()[0]
     assert (mute.until, mute.since, mute.held) == (NOW + 3 * HOUR, NOW, 2)
 
 
 def test_recent_alerts_lists_sent_rows_newest_first(store: Store) -> None:
     """recent_alerts returns delivered rows only: when sent, rules, first line, link."""
-    record(store, NOW, alert("a", plain="First\nx"), alert("b", plain="\nSecond"), alert("c"))
+    record_alerts(
+        store, NOW, alert("a", plain="First\nx"), alert("b", plain="\nSecond"), alert("c")
+    )
     store.mark_sent(1, NOW + HOUR, 10)
     store.mark_sent(2, NOW + 2 * HOUR, 11)
     recent = store.recent_alerts()
@@ -141,7 +115,7 @@ def test_status_shows_running_mutes_and_the_held_count(store: Store) -> None:
     """/status lists each running mute with its end and held alerts, and the total held."""
     store.mute("r1", datetime(2026, 7, 6, 12, 0, tzinfo=UTC), None, NOW)
     store.mute("r2", NOW + HOUR, None, NOW)
-    record(store, NOW, alert("a"), alert("b"), alert("c", "r2"))
+    record_alerts(store, NOW, alert("a"), alert("b"), alert("c", "r2"))
     text = render_status(gather(store), NOW + 2 * HOUR)
     assert "muted: r1 until 2026-07-06 12:00 UTC (2 alerts held)" in text
     assert "muted: r2" not in text

@@ -6,7 +6,8 @@ envelope `{"ac": [...], "now": <epoch ms>, ...}`; adsb.lol also answers
 no memory: the caller keeps the sightings and `watchers.legs` turns them into flights.
 
 Politeness: at most one request per `min_interval` seconds per provider (`api_url`), shared by
-every client of that provider in the event loop. Failures: 429 and 503 raise `RateLimited`
+every client given the same `Pacing` (the runner makes one per run; a client made without one
+paces only itself). Failures: 429 and 503 raise `RateLimited`
 (with the server's Retry-After), other statuses and network errors `FetchError`, a body that
 is not the expected JSON `ParseError`; each names the source and keeps its cause.
 """
@@ -17,7 +18,6 @@ import asyncio
 import json
 import math
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,12 +25,14 @@ from urllib.parse import quote
 
 import httpx
 
-from watchers.errors import FetchError, ParseError, RateLimited
+from watchers.clock import Clock, utcnow
+from watchers.errors import FetchError, ParseError
 from watchers.flights import Sighting, normal_airport, normal_callsign, normal_icao24
-from watchers.http_errors import describe_httpx_error, parse_retry_after
-from watchers.inflate import CorruptBodyError, Inflater, UnsupportedEncodingError
+from watchers.http import ACCEPT_ENCODING
+from watchers.http_body import BodyTooLarge, read_limited
+from watchers.http_errors import fetch_errors, http_status, rate_limited
+from watchers.inflate import CorruptBodyError, UnsupportedEncodingError
 
-Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
 
 MAX_ROUTESET_PLANES = 100
@@ -66,19 +68,17 @@ class _Pacer:
             self.last = time.monotonic()
 
 
-# Per event loop (an asyncio.Lock belongs to one loop), then per api_url.
-_PACERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Pacer]] = (
-    weakref.WeakKeyDictionary()
-)
+class Pacing:
+    """The request slots of ADS-B providers, one per `api_url`, shared by the clients given
+    this object. Whoever runs the clients owns it (the runner makes one per run): it is made
+    and used inside one event loop, as its locks belong to that loop."""
 
+    def __init__(self) -> None:
+        self._slots: dict[str, _Pacer] = {}
 
-def _pacer(api_url: str) -> _Pacer:
-    per_loop = _PACERS.setdefault(asyncio.get_running_loop(), {})
-    return per_loop.setdefault(api_url, _Pacer())
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
+    def slot(self, api_url: str) -> _Pacer:
+        """The one request slot of the provider at `api_url`."""
+        return self._slots.setdefault(api_url, _Pacer())
 
 
 class AdsbClient:
@@ -91,10 +91,11 @@ class AdsbClient:
         api_url: str,
         *,
         min_interval: float = 1.0,
-        clock: Clock = _utcnow,
+        clock: Clock = utcnow,
         sleep: Sleep = asyncio.sleep,
         max_bytes: int = DEFAULT_MAX_BYTES,
         deadline: float = DEFAULT_DEADLINE,
+        pacing: Pacing | None = None,
     ) -> None:
         self.client = client
         self.source_id = source_id
@@ -104,6 +105,7 @@ class AdsbClient:
         self.sleep = sleep
         self.max_bytes = max_bytes
         self.deadline = deadline
+        self.pacing = Pacing() if pacing is None else pacing
 
     async def callsign(self, cs: str) -> list[Sighting]:
         """Aircraft now flying with callsign `cs` (padding and case do not matter)."""
@@ -146,21 +148,17 @@ class AdsbClient:
 
     async def _request(self, method: str, url: str, body: object) -> object:
         """One paced request; the decoded JSON answer, or a WatcherError."""
-        await _pacer(self.api_url).turn(self.min_interval, self.sleep)
-        headers = {"Accept": "application/json", "Accept-Encoding": "gzip, deflate"}
-        try:
+        await self.pacing.slot(self.api_url).turn(self.min_interval, self.sleep)
+        headers = {"Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING}
+        late = f"ADS-B API gave no complete answer within {self.deadline:g} s"
+        prefix = "ADS-B request failed: "
+        with fetch_errors(self.source_id, url, self.client.timeout, prefix=prefix, deadline=late):
             async with (
                 asyncio.timeout(self.deadline),
                 self.client.stream(method, url, json=body, headers=headers) as response,
             ):
                 self._check_status(response, url)
                 raw = await self._read(response, url)
-        except TimeoutError as exc:
-            message = f"ADS-B API gave no complete answer within {self.deadline:g} s"
-            raise FetchError(self.source_id, message, url=url) from exc
-        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
-            message = f"ADS-B request failed: {describe_httpx_error(exc, self.client.timeout)}"
-            raise FetchError(self.source_id, message, url=url) from exc
         try:
             return json.loads(raw)
         except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError
@@ -170,30 +168,23 @@ class AdsbClient:
         status = response.status_code
         if 200 <= status < 300:
             return
-        reason = httpx.codes.get_reason_phrase(status) or "(unknown status)"
-        message = f"ADS-B API answered HTTP {status} {reason}"
+        message = f"ADS-B API answered {http_status(status, '(unknown status)')}"
         if status in (429, 503):
             header = response.headers.get("retry-after")
-            retry_after = parse_retry_after(header, now=self.clock())
-            if retry_after is not None:
-                message += f" (retry after {retry_after:g} s)"
-            raise RateLimited(self.source_id, message, url=url, retry_after=retry_after)
+            raise rate_limited(
+                self.source_id, message, url=url, retry_after=header, now=self.clock()
+            )
         raise FetchError(self.source_id, message, url=url)
 
     async def _read(self, response: httpx.Response, url: str) -> bytes:
         """The body, inflated in bounded pieces, at most `max_bytes`."""
-        too_large = f"ADS-B answer larger than {self.max_bytes} bytes"
         try:
-            inflater = Inflater(response.headers.get("content-encoding", ""))
-            body = bytearray()
-            async for chunk in response.aiter_raw():
-                for piece in inflater.feed(chunk):
-                    body += piece
-                    if len(body) > self.max_bytes:
-                        raise FetchError(self.source_id, too_large, url=url)
+            return await read_limited(response, self.max_bytes)
+        except BodyTooLarge:
+            message = f"ADS-B answer larger than {self.max_bytes} bytes"
+            raise FetchError(self.source_id, message, url=url) from None  # says it all
         except (UnsupportedEncodingError, CorruptBodyError) as exc:
             raise FetchError(self.source_id, "ADS-B answer has a bad encoding", url=url) from exc
-        return bytes(body)
 
 
 def parse_aircraft(

@@ -2,6 +2,8 @@
 
 `str(err)` reads `"{source_id}: {message} ({url}): {CauseType}: {cause}"`, where the URL and
 cause parts appear only when present (`raise FetchError(...) from exc` sets the cause).
+`err.detail` is the same text without the leading source id, for a log line that already
+names the source (`source h-hang failed: read timeout …`).
 """
 
 from __future__ import annotations
@@ -17,13 +19,18 @@ class WatcherError(Exception):
         self.url = url
 
     def __str__(self) -> str:
-        text = f"{self.source_id}: {self.message}"
+        return f"{self.source_id}: {self.detail}"
+
+    @property
+    def detail(self) -> str:
+        """The message, URL and cause, without the source id."""
+        text = self.message
         if self.url:
             text += f" ({self.url})"
         cause = self.__cause__
         if cause is not None:
-            detail = str(cause)
-            text += f": {type(cause).__name__}: {detail}" if detail else f": {type(cause).__name__}"
+            said = str(cause)
+            text += f": {type(cause).__name__}: {said}" if said else f": {type(cause).__name__}"
         return text
 
 

@@ -11,25 +11,27 @@ Policy (see reference/reliability.md §2, §3):
   http(s), and a redirect's body is never read.
 - The whole exchange, body included, runs under one overall deadline (`asyncio.timeout`),
   because httpx timeouts are per operation and a slow drip would never trip them.
-- The body is read raw and inflated here in bounded pieces, so the size cap counts decompressed
-  bytes and a gzip bomb costs at most the cap plus one piece of memory.
+- The body is read raw and inflated in bounded pieces (`watchers.http_body.read_limited`), so
+  the size cap counts decompressed bytes and a gzip bomb costs at most the cap plus one piece.
 - Every failure is a `FetchError` (or `RateLimited`) naming the source and URL, with the httpx
-  exception as its cause; no httpx exception escapes. This module logs nothing.
+  exception as its cause (`watchers.http_errors.fetch_errors`); no httpx exception escapes.
+  This module logs nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import httpx
 
+from watchers.clock import utcnow
 from watchers.errors import FetchError, RateLimited
-from watchers.http_errors import describe_httpx_error, parse_retry_after
-from watchers.inflate import CorruptBodyError, Inflater, UnsupportedEncodingError
+from watchers.feed_text import clip
+from watchers.http_body import BodyTooLarge, read_limited
+from watchers.http_errors import fetch_errors, http_status, rate_limited
+from watchers.inflate import CorruptBodyError, UnsupportedEncodingError
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +77,7 @@ ACCEPT = (
 ACCEPT_ENCODING = "gzip, deflate"  # decoded here, never by httpx
 _MIB = 1024 * 1024
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_DIGITS = re.compile(r"[0-9]+")
+_CLIP = 200  # characters of server-controlled text in an error message
 KEEP_ALIVE = 5
 
 
@@ -117,16 +119,11 @@ async def fetch(
         headers["If-None-Match"] = validators.etag
     if validators.last_modified:
         headers["If-Modified-Since"] = validators.last_modified
-    try:
+    late = f"timeout: no complete response within the overall deadline of {limits.deadline:g} s"
+    with fetch_errors(source_id, url, client.timeout, deadline=late):
         async with asyncio.timeout(limits.deadline):
-            return await _follow(client, source_id, url, headers, validators, limits)
-    except TimeoutError as exc:
-        message = (
-            f"timeout: no complete response within the overall deadline of {limits.deadline:g} s"
-        )
-        raise FetchError(source_id, message, url=url) from exc
-    except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
-        raise FetchError(source_id, describe_httpx_error(exc, client.timeout), url=url) from exc
+            fetched = await _follow(client, source_id, url, headers, validators, limits)
+    return fetched
 
 
 async def _follow(
@@ -153,10 +150,10 @@ def _redirect_target(source_id: str, url: str, response: httpx.Response) -> str:
     try:
         target = response.url.join(location)
     except httpx.InvalidURL as exc:
-        message = f"redirect to an invalid URL {_clip(location)!r}"
+        message = f"redirect to an invalid URL {clip(location, _CLIP)!r}"
         raise FetchError(source_id, message, url=url) from exc
     if target.scheme not in ("http", "https"):
-        message = f"redirect to a non-http(s) URL {_clip(location)!r}"
+        message = f"redirect to a non-http(s) URL {clip(location, _CLIP)!r}"
         raise FetchError(source_id, message, url=url)
     return str(target)
 
@@ -203,45 +200,29 @@ async def _read_body(
     source_id: str, url: str, response: httpx.Response, limits: FetchLimits
 ) -> bytes:
     """Read and inflate the body, failing as soon as it passes `limits.max_bytes`."""
-    cap = limits.max_bytes
-    too_large = f"response body larger than {cap / _MIB:g} MiB"
-    declared = response.headers.get("content-length", "").strip()
-    if _DIGITS.fullmatch(declared) and (len(declared) > 18 or int(declared) > cap):
-        raise FetchError(source_id, f"{too_large} (Content-Length: {_clip(declared)})", url=url)
     encoding = response.headers.get("content-encoding", "")
     try:
-        inflater = Inflater(encoding)
+        return await read_limited(response, limits.max_bytes)
+    except BodyTooLarge as exc:
+        message = f"response body larger than {exc.cap / _MIB:g} MiB"
+        if exc.declared is not None:
+            message += f" (Content-Length: {clip(exc.declared, _CLIP)})"
+        raise FetchError(source_id, message, url=url) from None  # the message says it all
     except UnsupportedEncodingError as exc:
-        message = f"unsupported content encoding {_clip(encoding)!r}"
+        message = f"unsupported content encoding {clip(encoding, _CLIP)!r}"
         raise FetchError(source_id, message, url=url) from exc
-    body = bytearray()
-    try:
-        async for chunk in response.aiter_raw():
-            for piece in inflater.feed(chunk):
-                body += piece
-                if len(body) > cap:
-                    raise FetchError(source_id, too_large, url=url)
     except CorruptBodyError as exc:
-        raise FetchError(source_id, f"corrupt {inflater.encoding} body", url=url) from exc
-    return bytes(body)
+        message = f"corrupt {encoding.strip().lower()} body"
+        raise FetchError(source_id, message, url=url) from exc
 
 
 def _rate_limited(source_id: str, url: str, response: httpx.Response) -> RateLimited:
     """A RateLimited error carrying the server's Retry-After, if readable."""
-    retry_after = parse_retry_after(response.headers.get("retry-after"), now=datetime.now(UTC))
+    header = response.headers.get("retry-after")
     message = _status_text(response)
-    if retry_after is not None:
-        message += f" (retry after {retry_after:g} s)"
-    return RateLimited(source_id, message, url=url, retry_after=retry_after)
+    return rate_limited(source_id, message, url=url, retry_after=header, now=utcnow())
 
 
 def _status_text(response: httpx.Response) -> str:
     """`HTTP 404 Not Found`: the standard reason phrase, else the server's (clipped)."""
-    status = response.status_code
-    reason = httpx.codes.get_reason_phrase(status) or _clip(response.reason_phrase, 60)
-    return f"HTTP {status} {reason}".rstrip()
-
-
-def _clip(text: str, limit: int = 200) -> str:
-    """Server-controlled text, shortened for an error message."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return http_status(response.status_code, clip(response.reason_phrase, 60))

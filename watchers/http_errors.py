@@ -1,6 +1,8 @@
-"""Reading HTTP failures: a distinct message per httpx error, and Retry-After values.
+"""Reading HTTP failures: a distinct message per httpx error, statuses, and Retry-After values.
 
-Shared by every watcher that talks HTTP; pure functions, no I/O.
+Shared by every watcher that talks HTTP; no I/O. `fetch_errors` is the one place where an
+httpx transport failure (or the overall deadline) becomes a `FetchError`, `rate_limited` the
+one place where a "slow down" answer becomes a `RateLimited`.
 """
 
 from __future__ import annotations
@@ -8,13 +10,43 @@ from __future__ import annotations
 import re
 import socket
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import httpx
 
-MAX_RETRY_AFTER = 24 * 3600.0
+from watchers.errors import FetchError, RateLimited
+from watchers.schedule import RETRY_AFTER_CAP, capped_retry_after
+
 _DIGITS = re.compile(r"[0-9]+")
+
+
+@contextmanager
+def fetch_errors(
+    source_id: str,
+    url: str,
+    timeout: httpx.Timeout,
+    *,
+    prefix: str = "",
+    deadline: str | None = None,
+) -> Iterator[None]:
+    """Inside the block, a transport failure becomes a `FetchError` naming the source and URL.
+
+    An httpx error reads `{prefix}{describe_httpx_error(...)}`; with `deadline` (the message
+    for an overall `asyncio.timeout`), a `TimeoutError` reads `deadline`. The original
+    exception is the cause. Other exceptions pass through unchanged.
+    """
+    try:
+        yield
+    except TimeoutError as exc:
+        if deadline is None:
+            raise
+        raise FetchError(source_id, deadline, url=url) from exc
+    except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
+        message = prefix + describe_httpx_error(exc, timeout)
+        raise FetchError(source_id, message, url=url) from exc
 
 
 def describe_httpx_error(exc: Exception, timeout: httpx.Timeout) -> str:
@@ -40,6 +72,23 @@ def describe_httpx_error(exc: Exception, timeout: httpx.Timeout) -> str:
     return "HTTP request failed"
 
 
+def http_status(status: int, unknown: str = "") -> str:
+    """`HTTP 404 Not Found`: the status and its standard reason phrase (else `unknown`)."""
+    reason = httpx.codes.get_reason_phrase(status) or unknown
+    return f"HTTP {status} {reason}".rstrip()
+
+
+def rate_limited(
+    source_id: str, message: str, *, url: str, retry_after: str | None, now: datetime
+) -> RateLimited:
+    """A RateLimited error carrying the server's Retry-After value (`retry_after`, the header),
+    named at the end of `message` when it is readable."""
+    seconds = parse_retry_after(retry_after, now=now)
+    if seconds is not None:
+        message += f" (retry after {seconds:g} s)"
+    return RateLimited(source_id, message, url=url, retry_after=seconds)
+
+
 def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
     """Seconds to wait from a Retry-After value (delta-seconds or HTTP-date), capped at 24 h.
 
@@ -49,7 +98,7 @@ def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
         return None
     text = value.strip()
     if _DIGITS.fullmatch(text):
-        seconds = float(text) if len(text) <= 9 else MAX_RETRY_AFTER
+        seconds = float(text) if len(text) <= 9 else RETRY_AFTER_CAP
     else:
         try:
             when = parsedate_to_datetime(text)
@@ -58,7 +107,7 @@ def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         seconds = (when - now).total_seconds()
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+    return capped_retry_after(seconds)
 
 
 def _seconds(value: float | None) -> str:

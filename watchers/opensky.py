@@ -32,37 +32,30 @@ from typing import Literal
 
 import httpx
 
+from watchers.clock import Clock
 from watchers.errors import FetchError, ParseError, RateLimited
+from watchers.feed_text import clip
 from watchers.flights import Flight, normal_airport, normal_callsign, normal_icao24, operator_of
 from watchers.http import ACCEPT_ENCODING
-from watchers.http_errors import MAX_RETRY_AFTER, describe_httpx_error, parse_retry_after
+from watchers.http_body import BodyTooLarge, read_limited
+from watchers.http_errors import fetch_errors, http_status, parse_retry_after
 from watchers.inflate import CorruptBodyError, UnsupportedEncodingError
-from watchers.opensky_auth import (
-    DEFAULT_AUTH_URL,
-    BodyTooLarge,
-    Clock,
-    OpenSkyCredentials,
-    TokenProvider,
-    read_limited,
-)
+from watchers.opensky_auth import OPENSKY_AUTH_URL, OpenSkyCredentials, TokenProvider
+from watchers.schedule import capped_retry_after
 
 __all__ = [
     "CREDITS_PER_DAY_QUERY",
-    "DEFAULT_API_URL",
-    "DEFAULT_AUTH_URL",
     "MAX_BODY_BYTES",
-    "Clock",
+    "OPENSKY_API_URL",
     "DayResult",
     "FlightKind",
     "OpenSkyClient",
-    "OpenSkyCredentials",
-    "TokenProvider",
     "day_window",
     "decode_flights",
     "parse_flights",
 ]
 
-DEFAULT_API_URL = "https://opensky-network.org/api"
+OPENSKY_API_URL = "https://opensky-network.org/api"
 CREDITS_PER_DAY_QUERY = 30  # a one- or two-partition /flights query (flight-data.md §1.4)
 MAX_BODY_BYTES = 20 * 1024 * 1024
 DEFAULT_DEADLINE = 60.0
@@ -119,7 +112,7 @@ class OpenSkyClient:
         api_url: str,
         *,
         credentials: OpenSkyCredentials | None,
-        auth_url: str = DEFAULT_AUTH_URL,
+        auth_url: str = OPENSKY_AUTH_URL,
         clock: Clock,
         max_bytes: int = MAX_BODY_BYTES,
         deadline: float = DEFAULT_DEADLINE,
@@ -151,15 +144,12 @@ class OpenSkyClient:
         url = f"{self._api_url}/flights/{kind}"
         params = {"airport": code, "begin": str(begin), "end": str(end)}
         shown = f"{url}?airport={code}&begin={begin}&end={end}"
-        try:
+        late = f"OpenSky: no complete answer within {self._deadline:g} s"
+        timeout = self._client.timeout
+        with fetch_errors(self._source_id, shown, timeout, prefix="OpenSky: ", deadline=late):
             async with asyncio.timeout(self._deadline):
-                return await self._day(url, params, shown)
-        except TimeoutError as exc:
-            message = f"OpenSky: no complete answer within {self._deadline:g} s"
-            raise FetchError(self._source_id, message, url=shown) from exc
-        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
-            message = f"OpenSky: {describe_httpx_error(exc, self._client.timeout)}"
-            raise FetchError(self._source_id, message, url=shown) from exc
+                result = await self._day(url, params, shown)
+        return result
 
     def _check(self, kind: str, airport: str, day: date) -> str:
         """The normalised airport code; ValueError for a bad kind, code or day."""
@@ -237,8 +227,7 @@ class OpenSkyClient:
                 "set OPENSKY_CLIENT_ID / OPENSKY_CLIENT_SECRET"
             )
             raise FetchError(self._source_id, message, url=shown)
-        reason = httpx.codes.get_reason_phrase(status)
-        message = f"OpenSky answered HTTP {status} {reason}".rstrip()
+        message = f"OpenSky answered {http_status(status)}"
         excerpt = _excerpt(answer.body, token)
         if excerpt:
             message += f": {excerpt}"
@@ -360,7 +349,7 @@ def _seconds(value: str | None) -> float | None:
     """Seconds in `X-Rate-Limit-Retry-After-Seconds` (capped at 24 h), or None."""
     if value is None or not _SECONDS.fullmatch(value.strip()):
         return None
-    return min(float(value.strip()), MAX_RETRY_AFTER)
+    return capped_retry_after(float(value.strip()))
 
 
 def _excerpt(body: bytes, token: str | None, limit: int = 200) -> str:
@@ -369,4 +358,4 @@ def _excerpt(body: bytes, token: str | None, limit: int = 200) -> str:
     if token:
         text = text.replace(token, "[token]")
     text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clip(text, limit)

@@ -1,4 +1,4 @@
-"""OpenSky OAuth2 client credentials, and the bounded body reader the OpenSky client shares.
+"""OpenSky OAuth2 client credentials: a token provider that caches one bearer token.
 
 Since 18 March 2026 OpenSky accepts only OAuth2 client credentials (flight-data.md §1.3):
 POST the form `grant_type=client_credentials, client_id, client_secret` to the token URL,
@@ -18,7 +18,6 @@ import asyncio
 import json
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -26,10 +25,11 @@ import httpx
 
 from watchers.errors import FetchError, RateLimited
 from watchers.http import ACCEPT_ENCODING
-from watchers.http_errors import describe_httpx_error, parse_retry_after
-from watchers.inflate import CorruptBodyError, Inflater, UnsupportedEncodingError
+from watchers.http_body import read_limited
+from watchers.http_errors import fetch_errors, http_status, parse_retry_after
+from watchers.inflate import CorruptBodyError, UnsupportedEncodingError
 
-DEFAULT_AUTH_URL = (
+OPENSKY_AUTH_URL = (
     "https://auth.opensky-network.org/auth/realms/opensky-network/protocol/openid-connect/token"
 )
 DEFAULT_TOKEN_LIFETIME = 1800.0  # seconds, when the token endpoint names none
@@ -41,14 +41,8 @@ CREDENTIALS_REJECTED = (
     "OpenSky rejected the client credentials (OPENSKY_CLIENT_ID / OPENSKY_CLIENT_SECRET)"
 )
 
-Clock = Callable[[], datetime]
-
 _OAUTH_ERROR = re.compile(r"[a-z_]{1,40}")
 _TOKEN = re.compile(r"[\x21-\x7e]{1,8192}")  # printable ASCII, no spaces: safe in a header
-
-
-class BodyTooLarge(ValueError):
-    """A response body passed its size cap (the cap in bytes is `args[0]`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +80,7 @@ class TokenProvider:
         source_id: str,
         credentials: OpenSkyCredentials,
         *,
-        auth_url: str = DEFAULT_AUTH_URL,
+        auth_url: str = OPENSKY_AUTH_URL,
         deadline: float = TOKEN_DEADLINE,
     ) -> None:
         self._client = client
@@ -133,19 +127,22 @@ class TokenProvider:
             "client_secret": self._credentials.client_secret,
         }
         headers = {"Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING}
+        late = f"OpenSky token request: no answer within {self._deadline:g} s"
         try:
-            async with asyncio.timeout(self._deadline):
-                async with self._client.stream(
-                    "POST", self._auth_url, data=form, headers=headers, follow_redirects=False
-                ) as response:
+            with fetch_errors(
+                self._source_id,
+                self._auth_url,
+                self._client.timeout,
+                prefix="OpenSky token request failed: ",
+                deadline=late,
+            ):
+                async with (
+                    asyncio.timeout(self._deadline),
+                    self._client.stream(
+                        "POST", self._auth_url, data=form, headers=headers, follow_redirects=False
+                    ) as response,
+                ):
                     body = await read_limited(response, TOKEN_BODY_MAX, clip=True)
-        except TimeoutError as exc:
-            message = f"OpenSky token request: no answer within {self._deadline:g} s"
-            raise self._error(message) from exc
-        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
-            problem = describe_httpx_error(exc, self._client.timeout)
-            message = f"OpenSky token request failed: {problem}"
-            raise self._error(message) from exc
         except (CorruptBodyError, UnsupportedEncodingError) as exc:
             raise self._error("OpenSky token response could not be decoded") from exc
         return self._conclude(response, body, now)
@@ -166,8 +163,7 @@ class TokenProvider:
                 retry_after=retry_after,
             )
         if status != 200:
-            reason = httpx.codes.get_reason_phrase(status)
-            raise self._error(f"OpenSky token endpoint answered HTTP {status} {reason}".rstrip())
+            raise self._error(f"OpenSky token endpoint answered {http_status(status)}")
         value, lifetime = self._read_token(body)
         return _Token(value, now + timedelta(seconds=lifetime) - REFRESH_MARGIN)
 
@@ -187,28 +183,6 @@ class TokenProvider:
     def _error(self, message: str) -> FetchError:
         """A FetchError naming the source and the token URL."""
         return FetchError(self._source_id, message, url=self._auth_url)
-
-
-async def read_limited(response: httpx.Response, cap: int, *, clip: bool = False) -> bytes:
-    """The decoded body of a streamed response, at most `cap` bytes after decompression.
-
-    Past the cap: raise `BodyTooLarge`, or with `clip=True` return the first `cap` bytes.
-    A declared Content-Length over the cap fails before reading. Raises `CorruptBodyError` or
-    `UnsupportedEncodingError` (`watchers.inflate`) for a bad Content-Encoding.
-    """
-    declared = response.headers.get("content-length", "").strip()
-    if not clip and declared.isdigit() and (len(declared) > 18 or int(declared) > cap):
-        raise BodyTooLarge(cap)
-    inflater = Inflater(response.headers.get("content-encoding", ""))
-    body = bytearray()
-    async for chunk in response.aiter_raw():
-        for piece in inflater.feed(chunk):
-            body += piece
-            if len(body) > cap:
-                if clip:
-                    return bytes(body[:cap])
-                raise BodyTooLarge(cap)
-    return bytes(body)
 
 
 def _lifetime(value: object) -> float:

@@ -15,11 +15,11 @@ Policy:
   items, seconds for a 10 MiB one. A small body (at most `INLINE_MAX_BYTES` and
   `INLINE_MAX_TAGS` "<", about 50 ms of parsing) is parsed right here, on the event loop;
   a bigger one in a worker thread, so it does not stall commands and deliveries: one thread
-  for the whole process. Handing every feed to the thread would cost 10-15% more CPU per
-  cold poll (the event loop and the parser take turns at the GIL; tests/bench/bench_poll.py),
-  and more threads would not parse faster (pure Python under the GIL), only interleave
-  documents, at 10-25% more CPU and more memory.
-- At most `MAX_IN_FLIGHT` polls per client are between their request and their parsed
+  per `FeedReader` (the runner makes one per run and closes it). Handing every feed to the
+  thread would cost 10-15% more CPU per cold poll (the event loop and the parser take turns
+  at the GIL; tests/bench/bench_poll.py), and more threads would not parse faster (pure
+  Python under the GIL), only interleave documents, at 10-25% more CPU and more memory.
+- At most `MAX_IN_FLIGHT` polls per `FeedReader` are between their request and their parsed
   items; the others wait their turn before their fetch deadline starts. This bounds the
   bodies waiting for the parser (memory) and the requests in httpx's pool, which does work
   proportional to (queued requests × connections) at every request and response: 1,000
@@ -35,7 +35,6 @@ Policy:
 from __future__ import annotations
 
 import asyncio
-import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,13 +46,9 @@ from watchers.feeds import FeedDocument, read_feed
 from watchers.http import DEFAULT_LIMITS, FetchLimits, Validators, fetch
 from watchers.items import NewsItem
 
-_PARSER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feed-parser")
 MAX_IN_FLIGHT = 5
 INLINE_MAX_BYTES = 256 * 1024
 INLINE_MAX_TAGS = 2_500
-_gates: weakref.WeakKeyDictionary[httpx.AsyncClient, asyncio.Semaphore] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,48 +65,58 @@ class PollResult:
         return None if self.document is None else self.document.items
 
 
-async def poll_feed(
-    client: httpx.AsyncClient,
-    source_id: str,
-    url: str,
-    validators: Validators,
-    *,
-    now: datetime,
-    limits: FetchLimits = DEFAULT_LIMITS,
-) -> PollResult:
-    """Fetch and parse one feed; raise FetchError/RateLimited/ParseError on failure."""
-    gate = _gates.get(client)
-    if gate is None:
-        gate = _gates[client] = asyncio.Semaphore(MAX_IN_FLIGHT)
-    async with gate:
-        return await _poll(client, source_id, url, validators, now=now, limits=limits)
+class FeedReader:
+    """Fetches and parses feeds through one client, for one run: at most `in_flight` polls
+    between their request and their parsed items, big bodies parsed on one worker thread.
+    Whoever runs the polls owns it and closes it (the runner makes one per run)."""
 
+    def __init__(self, client: httpx.AsyncClient, *, in_flight: int = MAX_IN_FLIGHT) -> None:
+        self.client = client
+        self._gate = asyncio.Semaphore(in_flight)
+        self._parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feed-parser")
 
-async def _poll(
-    client: httpx.AsyncClient,
-    source_id: str,
-    url: str,
-    validators: Validators,
-    *,
-    now: datetime,
-    limits: FetchLimits,
-) -> PollResult:
-    fetched = await fetch(client, source_id, url, validators, limits)
-    if not fetched.changed:
-        return PollResult(fetched.validators)
-    parse = partial(
-        read_feed,
-        source_id,
-        fetched.body,
-        content_type=fetched.content_type,
-        url=fetched.final_url,
-        now=now,
-    )
-    if parses_quickly(fetched.body):
-        feed = parse()
-    else:
-        feed = await asyncio.get_running_loop().run_in_executor(_PARSER, parse)
-    return PollResult(fetched.validators, feed)
+    def close(self) -> None:
+        """Stop the parser thread (a parse under way finishes; none queued starts)."""
+        self._parser.shutdown(wait=False, cancel_futures=True)
+
+    async def poll(
+        self,
+        source_id: str,
+        url: str,
+        validators: Validators,
+        *,
+        now: datetime,
+        limits: FetchLimits = DEFAULT_LIMITS,
+    ) -> PollResult:
+        """Fetch and parse one feed; raise FetchError/RateLimited/ParseError on failure."""
+        async with self._gate:
+            return await self._poll(source_id, url, validators, now=now, limits=limits)
+
+    async def _poll(
+        self,
+        source_id: str,
+        url: str,
+        validators: Validators,
+        *,
+        now: datetime,
+        limits: FetchLimits,
+    ) -> PollResult:
+        fetched = await fetch(self.client, source_id, url, validators, limits)
+        if not fetched.changed:
+            return PollResult(fetched.validators)
+        parse = partial(
+            read_feed,
+            source_id,
+            fetched.body,
+            content_type=fetched.content_type,
+            url=fetched.final_url,
+            now=now,
+        )
+        if parses_quickly(fetched.body):
+            feed = parse()
+        else:
+            feed = await asyncio.get_running_loop().run_in_executor(self._parser, parse)
+        return PollResult(fetched.validators, feed)
 
 
 def parses_quickly(body: bytes) -> bool:

@@ -1,11 +1,15 @@
-"""When to poll a source next (pure: the random generator is passed in).
+"""When to poll a source next, and the backoff formula (pure: the random generator is passed in).
 
 - After a success: `every`, with ±10% jitter so sources drift apart.
-- After `failures` consecutive failures: `every` doubled per failure after the first
-  (`every`, 2×, 4×, …), capped at max(`every`, 1 hour), with ±20% jitter.
-- A server's Retry-After (in seconds) is a floor on the delay, itself capped at 24 hours.
+- After `failures` consecutive failures: `backoff`, `every` doubled per failure after the
+  first (`every`, 2×, 4×, …), capped at max(`every`, 1 hour), with ±20% jitter.
+- A server's Retry-After (in seconds) is a floor on the delay, itself capped at 24 hours
+  (`capped_retry_after`).
 - The first poll of each source starts at a random offset below min(`every`, 10 s), so
   sources configured together do not all fire at once.
+
+`backoff` is the one exponential backoff of the project: the dispatcher's pause after network
+failures (`bot.dispatcher`) and the runner's getMe retries use it too.
 """
 
 from __future__ import annotations
@@ -29,12 +33,39 @@ def next_delay(
     if failures <= 0:
         delay = every * rng.uniform(1 - SUCCESS_JITTER, 1 + SUCCESS_JITTER)
     else:
-        doublings = min(failures - 1, _MAX_DOUBLINGS)
-        base = min(every * 2.0**doublings, max(every, BACKOFF_CAP))
-        delay = base * rng.uniform(1 - FAILURE_JITTER, 1 + FAILURE_JITTER)
+        cap = max(every, BACKOFF_CAP)
+        delay = backoff(failures, every, cap, jitter=FAILURE_JITTER, rng=rng)
     if retry_after is not None:
-        delay = max(delay, min(max(retry_after, 0.0), RETRY_AFTER_CAP))
+        delay = max(delay, capped_retry_after(retry_after))
     return delay
+
+
+def backoff(
+    attempt: int,
+    base: float,
+    cap: float,
+    *,
+    jitter: float = 0.0,
+    rng: random.Random | None = None,
+) -> float:
+    """Seconds to wait after the `attempt`-th failure in a row (1 = the first).
+
+    `base` doubled per failure after the first (`base`, 2×, 4×, …), at most `cap`, then
+    multiplied by a random factor in [1 - `jitter`, 1 + `jitter`] drawn from `rng`.
+    """
+    if attempt < 1:
+        raise ValueError(f"attempt must be at least 1, got {attempt!r}")
+    delay = min(base * 2.0 ** min(attempt - 1, _MAX_DOUBLINGS), cap)
+    if jitter:
+        if rng is None:
+            raise ValueError("a jittered backoff needs a random generator (rng)")
+        delay *= rng.uniform(1 - jitter, 1 + jitter)
+    return delay
+
+
+def capped_retry_after(seconds: float) -> float:
+    """A server's Retry-After as a wait: at least 0, at most 24 hours."""
+    return min(max(seconds, 0.0), RETRY_AFTER_CAP)
 
 
 def first_delay(every: float, rng: random.Random) -> float:

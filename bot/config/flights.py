@@ -13,8 +13,6 @@ from typing import Any
 
 from bot.config.tomllines import Path as KeyPath
 from bot.config.types import (
-    OPENSKY_API_URL,
-    OPENSKY_AUTH_URL,
     AdsbSource,
     OpenSkySource,
     RouteRule,
@@ -22,6 +20,8 @@ from bot.config.types import (
     Source,
 )
 from watchers.airports import resolve
+from watchers.opensky import OPENSKY_API_URL
+from watchers.opensky_auth import OPENSKY_AUTH_URL
 
 _CALLSIGN = re.compile(r"^[A-Z0-9]{2,8}$")
 _HEX = re.compile(r"^[0-9a-f]{6}$")

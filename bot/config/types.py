@@ -6,12 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.query.parse import Query
+from watchers.opensky import OPENSKY_API_URL
+from watchers.opensky_auth import OPENSKY_AUTH_URL
 
-DEFAULT_API_URL = "https://api.telegram.org"
-OPENSKY_API_URL = "https://opensky-network.org/api"
-OPENSKY_AUTH_URL = (
-    "https://auth.opensky-network.org/auth/realms/opensky-network/protocol/openid-connect/token"
-)
+TELEGRAM_API_URL = "https://api.telegram.org"
 
 # Every key the file may hold, by table and kind; the README documents each (a test checks).
 TABLE_KEYS: dict[str, frozenset[str]] = {
@@ -70,7 +68,7 @@ class ConfigError(Exception):
 class TelegramSettings:
     """The `[telegram]` table."""
 
-    api_url: str = DEFAULT_API_URL
+    api_url: str = TELEGRAM_API_URL
     admins: tuple[int, ...] = ()
 
 

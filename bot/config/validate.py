@@ -19,16 +19,14 @@ from bot.config.flights import FlightChecks, extend_history
 from bot.config.tomllines import Path as KeyPath
 from bot.config.tomllines import line_of, locate_keys
 from bot.config.types import (
-    DEFAULT_API_URL,
     RULE_KEYS,
     SOURCE_KEYS,
     TABLE_KEYS,
-    AdsbSource,
+    TELEGRAM_API_URL,
     Channel,
     Config,
     ConfigError,
     KeywordRule,
-    OpenSkySource,
     Problem,
     RouteRule,
     RssSource,
@@ -40,21 +38,7 @@ from bot.config.types import (
 from bot.query.parse import Query, QueryError, parse_query
 from watchers.feeds import normalise_link
 
-__all__ = [
-    "AdsbSource",
-    "Channel",
-    "Config",
-    "ConfigError",
-    "KeywordRule",
-    "OpenSkySource",
-    "Problem",
-    "RouteRule",
-    "RssSource",
-    "TelegramSettings",
-    "load_config",
-    "parse_config",
-    "parse_duration",
-]
+__all__ = ["load_config", "parse_config", "parse_duration"]
 
 ID_PATTERN = re.compile(r"^[a-z0-9_-]+$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
@@ -245,7 +229,7 @@ class _Validator(FlightChecks):
         if table is None:
             return TelegramSettings()
         self.unknown_keys(table, TABLE_KEYS["telegram"], ("telegram",), "telegram")
-        api_url = DEFAULT_API_URL
+        api_url = TELEGRAM_API_URL
         if "api_url" in table:
             url = table["api_url"]
             if not isinstance(url, str) or not _is_http_url(url):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from bot.config.types import OpenSkySource, RouteRule
-from bot.store.flights import CoverageEntry
+from bot.store.records import CoverageEntry
 from bot.words import plural
 from watchers.opensky import FlightKind
 
@@ -103,25 +103,6 @@ class Coverage:
             failed = plural(len(self.gaps), "day")
             return f"incomplete coverage: {failed} failed ({shown}{more})"
         return f"complete coverage ({plural(len(self.days), 'day')})"
-
-
-def route_coverage(
-    rule: RouteRule,
-    sources: Sequence[OpenSkySource],
-    ledger: Iterable[CoverageEntry],
-    now: datetime,
-) -> Coverage:
-    """The coverage of the days `rule` reads (its window, and the previous one for spike)."""
-    watched = watched_airports(rule, sources)
-    wanted = set(watched)
-    status = {(e.source_id, e.airport, e.direction, e.day): e.status for e in ledger}
-    counts: dict[date, tuple[int, int]] = {}
-    for source_id, airport, direction, day in status:
-        if (source_id, airport) in wanted and direction in DIRECTIONS:
-            rows, bad = counts.get(day, (0, 0))
-            fetched = status[source_id, airport, direction, day] in FETCHED
-            counts[day] = (rows + 1, bad + (not fetched))
-    return coverage_of(rule_days(rule, now), watched, counts)
 
 
 def watched_airports(rule: RouteRule, sources: Sequence[OpenSkySource]) -> list[tuple[str, str]]:

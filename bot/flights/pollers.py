@@ -25,17 +25,19 @@ from bot.flights.plan import (
     watched_airports,
 )
 from bot.flights.routes import decide, render_route, window_text
-from bot.news import PollOutcome
-from bot.store import NewAlert, Store
-from bot.timeutil import Clock, ago
+from bot.store import Store
+from bot.store.records import NewAlert, PollOutcome
+from bot.timeutil import ago
 from bot.words import plural
-from watchers.adsb import AdsbClient, RouteHint
+from watchers.adsb import AdsbClient, Pacing, RouteHint
+from watchers.clock import Clock
 from watchers.errors import RateLimited, WatcherError
 from watchers.flights import Flight
 from watchers.http import Validators
 from watchers.legs import build_legs
-from watchers.opensky import CREDITS_PER_DAY_QUERY, OpenSkyClient, OpenSkyCredentials
-from watchers.schedule import RETRY_AFTER_CAP
+from watchers.opensky import CREDITS_PER_DAY_QUERY, OpenSkyClient
+from watchers.opensky_auth import OpenSkyCredentials
+from watchers.schedule import capped_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,7 @@ class OpenSkyPoller:
         logged = self.backfill.state().fetched
         new_flights = spent = 0
         credits_left: int | None = None
-        errors: list[str] = []
+        errors: list[WatcherError] = []
         retry_after: float | None = None
         last_day: date | None = None
         for query in queries:
@@ -100,13 +102,13 @@ class OpenSkyPoller:
             except RateLimited as exc:
                 self._record(query, "rate_limited", error=str(exc))
                 self.backfill.mark(query, fetched=False)
-                errors.append(str(exc))
+                errors.append(exc)
                 retry_after = exc.retry_after
                 break
             except WatcherError as exc:
                 self._record(query, "failed", error=str(exc))
                 self.backfill.mark(query, fetched=False)
-                errors.append(str(exc))
+                errors.append(exc)
                 continue
             spent += CREDITS_PER_DAY_QUERY
             credits_left = result.credits_left if result.credits_left is not None else credits_left
@@ -137,7 +139,7 @@ class OpenSkyPoller:
 
     def _finish(
         self,
-        errors: list[str],
+        errors: list[WatcherError],
         retry_after: float | None,
         new_flights: int,
         credits_left: int | None,
@@ -146,9 +148,11 @@ class OpenSkyPoller:
     ) -> PollOutcome:
         source, now = self.source, self.clock()
         failures = 0
+        error = None
         if errors:
-            failures = self.store.record_failure(source.id, source.kind, now, errors[-1])
-            log.warning("source %s: %s", source.id, errors[-1])
+            error = str(errors[-1])
+            failures = self.store.record_failure(source.id, source.kind, now, error)
+            log.warning("source %s: %s", source.id, errors[-1].detail)
         else:
             self.store.record_success(source.id, source.kind, now, validators=_NO_VALIDATORS)
         # Flights stored before a rate limit count too: the source line matches the store.
@@ -163,7 +167,7 @@ class OpenSkyPoller:
             log.info("source %s: %s", source.id, plural(new_flights, "new flight"))
         self._progress(spent, retry_after, final=True)
         return PollOutcome(
-            error=errors[-1] if errors else None,
+            error=error,
             retry_after=retry_after,
             failures=failures,
             flights=new_flights,
@@ -174,7 +178,7 @@ class OpenSkyPoller:
         while backfilling: `source opensky: backfill 12 of 70 days fetched, 58 to go, …`."""
         state = self.backfill.state()
         now = self.clock()
-        wait = None if retry_after is None else min(max(retry_after, 0.0), RETRY_AFTER_CAP)
+        wait = None if retry_after is None else capped_retry_after(retry_after)
         next_at = None if wait is None else now + timedelta(seconds=wait)
         self.store.record_progress(
             self.source.id, fetched=state.fetched, total=state.total, next_attempt_at=next_at
@@ -203,12 +207,18 @@ class AdsbPoller:
         *,
         clock: Clock,
         min_interval: float = 1.0,
+        pacing: Pacing | None = None,
     ) -> None:
         self.store = store
         self.source = source
         self.clock = clock
         self.api = AdsbClient(
-            client, source.id, source.api_url, clock=clock, min_interval=min_interval
+            client,
+            source.id,
+            source.api_url,
+            clock=clock,
+            min_interval=min_interval,
+            pacing=pacing,
         )
         self.hints: dict[str, RouteHint] = {}
         self.hints_day: date | None = None
@@ -224,7 +234,7 @@ class AdsbPoller:
                 sightings += await self.api.hex(hex_code)
         except WatcherError as exc:
             failures = self.store.record_failure(source.id, source.kind, self.clock(), str(exc))
-            log.warning("source %s: %s", source.id, exc)
+            log.warning("source %s: %s", source.id, exc.detail)
             retry = exc.retry_after if isinstance(exc, RateLimited) else None
             return PollOutcome(error=str(exc), retry_after=retry, failures=failures)
         self.store.record_sightings(sightings)
@@ -255,7 +265,11 @@ class AdsbPoller:
             try:
                 found = await self.api.routes(asked)
             except WatcherError as exc:
-                log.info("source %s: route lookup failed, using positions: %s", self.source.id, exc)
+                log.info(
+                    "source %s: route lookup failed, using positions: %s",
+                    self.source.id,
+                    exc.detail,
+                )
             else:
                 # Unknown callsigns are remembered too, so they are not asked again today.
                 for callsign, _, _ in asked:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from bot.config.types import RouteRule
 from bot.flights.plan import Coverage
 from bot.render import Rendered
-from bot.store.flights import StoredFlight
+from bot.store.records import StoredFlight
 from watchers.airports import airport
 
 MAX_LISTED = 40

@@ -1,7 +1,7 @@
-"""Keyword queries: parse them (`parse_query`) and match many rules against one text at once.
+"""Matching keyword queries: many rules compiled together, matched against one text at once.
 
-The language is described in `bot.query.parse`; normalisation in `bot.query.textnorm`. Pure: no I/O,
-no clock.
+The language and `parse_query` are in `bot.query.parse`; normalisation in `bot.query.textnorm`.
+Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -11,23 +11,10 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from itertools import chain, filterfalse
 
-from bot.query.parse import MIN_STEM, And, Node, Not, Or, Query, QueryError, Term, parse_query
+from bot.query.parse import MIN_STEM, And, Node, Not, Query, Term
 from bot.query.textnorm import joins_words, normalise, word_spans, words
 
-__all__ = [
-    "And",
-    "Matcher",
-    "Node",
-    "Not",
-    "Or",
-    "Query",
-    "QueryError",
-    "RuleMatch",
-    "Term",
-    "TermHit",
-    "normalise",
-    "parse_query",
-]
+__all__ = ["Matcher", "RuleMatch", "TermHit"]
 
 
 @dataclass(frozen=True, slots=True)

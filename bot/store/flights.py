@@ -1,6 +1,6 @@
-"""The flight half of the store: flights, the coverage ledger, sightings and route state.
+"""Flights and the coverage ledger: stored flights, the days fetched, sightings, route state.
 
-A mixin of `bot.store.Store` (same connection, same `BEGIN IMMEDIATE` writes).
+A mixin of `bot.store.Store` (see `bot.store.base` for the connection and transactions).
 
 - **Flights** are stored once: a flight whose icao24 matches a stored one departing within
   90 minutes is the same flight. Known values are never overwritten by unknown ones
@@ -14,65 +14,32 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlite_utils import Database
-
+from bot.store.base import placeholders
+from bot.store.outbox import enqueue
+from bot.store.records import (
+    CoverageEntry,
+    FlightProgress,
+    NewAlert,
+    RouteState,
+    StoredFlight,
+)
 from bot.timeutil import from_iso, iso
 from watchers.flights import Flight, Sighting
 
+if TYPE_CHECKING:
+    from bot.store.base import StoreBase
+else:
+    StoreBase = object
+
 SAME_FLIGHT_SECONDS = 90 * 60
-COVERAGE_STATES = ("ok", "empty", "failed", "rate_limited")
+COVERAGE_STATES = ("ok", "empty", "failed", "rate_limited")  # what `record_day` accepts
 _FETCHED = "('ok', 'empty')"  # the states of a day that was fetched (SQL)
 
 
-@dataclass(frozen=True, slots=True)
-class CoverageEntry:
-    """One ledger row: how a (source, airport, direction, day) fetch went."""
-
-    source_id: str
-    airport: str
-    direction: str
-    day: date
-    status: str
-    fetches: int
-    fetched_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class StoredFlight:
-    """A flight as counted by route rules."""
-
-    icao24: str
-    callsign: str | None
-    departure_airport: str | None
-    arrival_airport: str | None
-    departure: datetime
-    sources: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class FlightProgress:
-    """An OpenSky source's backfill after its last poll, and when it tries again after a
-    rate limit (for `/status`; kept in the meta table)."""
-
-    fetched: int | None = None
-    total: int | None = None
-    next_attempt_at: datetime | None = None
-
-
 _PROGRESS = "progress:"  # meta keys `progress:SOURCE:backfill` and `progress:SOURCE:next_attempt`
-
-
-@dataclass(frozen=True, slots=True)
-class RouteState:
-    """What a route rule remembers between evaluations."""
-
-    firing: bool
-    episodes: int
 
 
 def _epoch(moment: datetime) -> int:
@@ -83,13 +50,29 @@ def _moment(epoch: int) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
-class FlightRecords:
-    """Flight storage; mixed into `bot.store.Store`."""
+def _on_route(
+    origins: Collection[str],
+    destinations: Collection[str],
+    start: datetime,
+    end: datetime,
+    operator: str | None,
+) -> tuple[str, list[Any]]:
+    """The WHERE clause and its values for flights from `origins` to `destinations`
+    departing in [start, end) (of `operator`, if given)."""
+    where = (
+        f"departure_airport IN ({placeholders(len(origins))}) "
+        f"AND arrival_airport IN ({placeholders(len(destinations))}) "
+        "AND departure >= ? AND departure < ?"
+    )
+    params: list[Any] = [*origins, *destinations, _epoch(start), _epoch(end)]
+    if operator:
+        where += " AND operator = ?"
+        params.append(operator)
+    return where, params
 
-    db: Database
 
-    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
-        raise NotImplementedError
+class FlightRecords(StoreBase):
+    """Flights, the coverage ledger, sightings and route state; mixed into `bot.store.Store`."""
 
     def record_flights(self, flights: Sequence[Flight], now: datetime) -> int:
         """Store flights, merging each with the same stored flight; returns how many are new."""
@@ -108,20 +91,22 @@ class FlightRecords:
         operator: str | None = None,
     ) -> list[StoredFlight]:
         """Distinct flights from `origins` to `destinations` departing in [start, end)."""
-        marks_o, marks_d = ",".join("?" * len(origins)), ",".join("?" * len(destinations))
-        sql = (
+        where, params = _on_route(origins, destinations, start, end, operator)
+        rows = self._rows(
             "SELECT icao24, callsign, departure_airport, arrival_airport, departure, sources "
-            f"FROM flights WHERE departure_airport IN ({marks_o}) "
-            f"AND arrival_airport IN ({marks_d}) AND departure >= ? AND departure < ?"
+            f"FROM flights WHERE {where} ORDER BY departure",
+            params,
         )
-        params: list[Any] = [*origins, *destinations, _epoch(start), _epoch(end)]
-        if operator:
-            sql += " AND operator = ?"
-            params.append(operator)
-        rows = self.db.conn.execute(sql + " ORDER BY departure", params)
         return [
-            StoredFlight(icao, cs, dep, arr, _moment(when), tuple(src.split(",")))
-            for icao, cs, dep, arr, when, src in rows
+            StoredFlight(
+                icao24=row["icao24"],
+                callsign=row["callsign"],
+                departure_airport=row["departure_airport"],
+                arrival_airport=row["arrival_airport"],
+                departure=_moment(row["departure"]),
+                sources=tuple(row["sources"].split(",")),
+            )
+            for row in rows
         ]
 
     def count_flights_between(
@@ -133,16 +118,8 @@ class FlightRecords:
         operator: str | None = None,
     ) -> int:
         """How many flights `flights_between` would return (counted in the index)."""
-        marks_o, marks_d = ",".join("?" * len(origins)), ",".join("?" * len(destinations))
-        sql = (
-            f"SELECT COUNT(*) FROM flights WHERE departure_airport IN ({marks_o}) "
-            f"AND arrival_airport IN ({marks_d}) AND departure >= ? AND departure < ?"
-        )
-        params: list[Any] = [*origins, *destinations, _epoch(start), _epoch(end)]
-        if operator:
-            sql += " AND operator = ?"
-            params.append(operator)
-        return int(self.db.conn.execute(sql, params).fetchone()[0])
+        where, params = _on_route(origins, destinations, start, end, operator)
+        return int(self._value(f"SELECT COUNT(*) FROM flights WHERE {where}", params))
 
     def coverage_days(
         self, watched: Collection[tuple[str, str]], first: date, last: date
@@ -160,23 +137,24 @@ class FlightRecords:
         counts: dict[date, tuple[int, int]] = {}
         for source_id, airports in airports_of.items():
             where = (
-                f"source_id = ? AND airport IN ({','.join('?' * len(airports))}) "
+                f"source_id = ? AND airport IN ({placeholders(len(airports))}) "
                 "AND direction IN ('departure', 'arrival') AND day >= ? AND day <= ?"
             )
             params = [source_id, *airports, first.isoformat(), last.isoformat()]
             per_day = 2 * len(airports)
-            rows, bad = self.db.conn.execute(
-                f"SELECT COUNT(*), SUM(status NOT IN {_FETCHED}) FROM coverage WHERE {where}",
+            total = self._one(
+                f"SELECT COUNT(*) AS rows, SUM(status NOT IN {_FETCHED}) AS bad FROM coverage "
+                f"WHERE {where}",
                 params,
-            ).fetchone()
-            if rows == per_day * len(span) and not bad:
+            )
+            if total is not None and total["rows"] == per_day * len(span) and not total["bad"]:
                 found = {day.isoformat(): (per_day, 0) for day in span}
             else:
                 found = {
-                    day: (n, failed)
-                    for day, n, failed in self.db.conn.execute(
-                        f"SELECT day, COUNT(*), SUM(status NOT IN {_FETCHED}) FROM coverage "
-                        f"WHERE {where} GROUP BY day",
+                    row["day"]: (row["rows"], row["bad"])
+                    for row in self._rows(
+                        f"SELECT day, COUNT(*) AS rows, SUM(status NOT IN {_FETCHED}) AS bad "
+                        f"FROM coverage WHERE {where} GROUP BY day",
                         params,
                     )
                 }
@@ -189,13 +167,13 @@ class FlightRecords:
     def flight_count(self, source_id: str | None = None) -> int:
         """How many flights are stored (that `source_id` contributed to, if given)."""
         if source_id is None:
-            row = self.db.conn.execute("SELECT COUNT(*) FROM flights").fetchone()
-        else:
-            row = self.db.conn.execute(
+            return int(self._value("SELECT COUNT(*) FROM flights"))
+        return int(
+            self._value(
                 "SELECT COUNT(*) FROM flights WHERE ',' || sources || ',' LIKE ?",
                 (f"%,{source_id},%",),
-            ).fetchone()
-        return int(row[0])
+            )
+        )
 
     # -- the coverage ledger --------------------------------------------------------------
 
@@ -211,7 +189,16 @@ class FlightRecords:
         flights: int = 0,
         error: str | None = None,
     ) -> None:
-        """Record one day's fetch in the ledger (a later fetch replaces its status)."""
+        """Record one day's fetch in the ledger (a later fetch replaces its status).
+
+        `status` is one of `COVERAGE_STATES`; any other is refused (`ValueError`) before
+        anything is written: the ledger would count it as a failed day forever.
+        """
+        if status not in COVERAGE_STATES:
+            raise ValueError(
+                f"coverage status {status!r} for {source_id} {airport} {direction} {day}: "
+                f"not one of {', '.join(COVERAGE_STATES)}"
+            )
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO coverage (source_id, airport, direction, day, status, flights, "
@@ -230,17 +217,25 @@ class FlightRecords:
         clauses: list[str] = []
         params: list[Any] = []
         if source_ids is not None:
-            clauses.append(f"source_id IN ({','.join('?' * len(source_ids))})")
+            clauses.append(f"source_id IN ({placeholders(len(source_ids))})")
             params.extend(source_ids)
         if since is not None:
             clauses.append("day >= ?")
             params.append(since.isoformat())
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
-        rows = self.db.conn.execute(sql + " ORDER BY day", params)
+        rows = self._rows(sql + " ORDER BY day", params)
         return [
-            CoverageEntry(s, a, d, date.fromisoformat(day), st, n, datetime.fromisoformat(at))
-            for s, a, d, day, st, n, at in rows
+            CoverageEntry(
+                source_id=row["source_id"],
+                airport=row["airport"],
+                direction=row["direction"],
+                day=date.fromisoformat(row["day"]),
+                status=row["status"],
+                fetches=row["fetches"],
+                fetched_at=datetime.fromisoformat(row["fetched_at"]),
+            )
+            for row in rows
         ]
 
     def update_flight_source(
@@ -270,10 +265,8 @@ class FlightRecords:
 
     def credits_spent(self, source_id: str) -> int:
         """The credits a flight source has spent so far (0 for an unknown source)."""
-        row = self.db.conn.execute(
-            "SELECT credits_spent FROM sources WHERE id = ?", (source_id,)
-        ).fetchone()
-        return int(row[0] or 0) if row else 0
+        spent = self._value("SELECT credits_spent FROM sources WHERE id = ?", (source_id,))
+        return int(spent or 0)
 
     def record_progress(
         self,
@@ -304,12 +297,12 @@ class FlightRecords:
     def flight_progress(self) -> dict[str, FlightProgress]:
         """Each flight source's progress as `record_progress` left it."""
         found: dict[str, dict[str, str]] = {}
-        rows = self.db.conn.execute(
+        rows = self._rows(
             "SELECT key, value FROM meta WHERE key >= ? AND key < ?", (_PROGRESS, "progress;")
         )
-        for key, value in rows:
-            source_id, _, what = key[len(_PROGRESS) :].rpartition(":")
-            found.setdefault(source_id, {})[what] = value
+        for row in rows:
+            source_id, _, what = row["key"][len(_PROGRESS) :].rpartition(":")
+            found.setdefault(source_id, {})[what] = row["value"]
         progress: dict[str, FlightProgress] = {}
         for source_id, values in found.items():
             fetched, _, total = values.get("backfill", "").partition("/")
@@ -348,26 +341,76 @@ class FlightRecords:
         """The stored sightings of these aircraft from `since` on, oldest first."""
         if not icao24s:
             return []
-        marks = ",".join("?" * len(icao24s))
-        rows = self.db.conn.execute(
+        marks = placeholders(len(icao24s))
+        rows = self._rows(
             "SELECT icao24, callsign, seen_at, lat, lon, altitude_ft, on_ground, source "
             f"FROM sightings WHERE icao24 IN ({marks}) AND seen_at >= ? "
             "ORDER BY seen_at",
             (*icao24s, _epoch(since)),
         )
         return [
-            Sighting(icao, cs, _moment(at), lat, lon, alt, bool(ground), src)
-            for icao, cs, at, lat, lon, alt, ground, src in rows
+            Sighting(
+                icao24=row["icao24"],
+                callsign=row["callsign"],
+                seen_at=_moment(row["seen_at"]),
+                lat=row["lat"],
+                lon=row["lon"],
+                altitude_ft=row["altitude_ft"],
+                on_ground=bool(row["on_ground"]),
+                source=row["source"],
+            )
+            for row in rows
         ]
 
     # -- route rule state -----------------------------------------------------------------
 
+    def record_route(
+        self,
+        rule_id: str,
+        now: datetime,
+        *,
+        firing: bool,
+        count: int,
+        previous: int | None,
+        complete: bool,
+        summary: str,
+        alert: NewAlert | None = None,
+    ) -> int:
+        """Record a route rule's evaluation and, if it fired, its alert, in one transaction.
+
+        Returns the number of outbox rows added (0 or 1).
+        """
+        stamp = iso(now)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO route_state (rule_id) VALUES (?) ON CONFLICT (rule_id) DO NOTHING",
+                (rule_id,),
+            )
+            conn.execute(
+                "UPDATE route_state SET firing = ?, count = ?, previous = ?, complete = ?, "
+                "summary = ?, evaluated_at = ?, episodes = episodes + ?, "
+                "fired_at = CASE WHEN ? THEN ? ELSE fired_at END WHERE rule_id = ?",
+                (
+                    int(firing),
+                    count,
+                    previous,
+                    int(complete),
+                    summary,
+                    stamp,
+                    int(alert is not None),
+                    int(alert is not None),
+                    stamp,
+                    rule_id,
+                ),
+            )
+            return enqueue(conn, alert, stamp) if alert is not None else 0
+
     def route_state(self, rule_id: str) -> RouteState:
         """Whether the rule is firing, and how many times it fired."""
-        row = self.db.conn.execute(
-            "SELECT firing, episodes FROM route_state WHERE rule_id = ?", (rule_id,)
-        ).fetchone()
-        return RouteState(bool(row[0]), int(row[1])) if row else RouteState(False, 0)
+        row = self._one("SELECT firing, episodes FROM route_state WHERE rule_id = ?", (rule_id,))
+        if row is None:
+            return RouteState(firing=False, episodes=0)
+        return RouteState(firing=bool(row["firing"]), episodes=int(row["episodes"]))
 
     def route_states(self) -> Iterator[dict[str, Any]]:
         """Every route rule's last evaluation, for `/status`."""
@@ -405,23 +448,22 @@ def _upsert(conn: sqlite3.Connection, flight: Flight, stamp: str) -> int:
             ),
         )
         return 1
-    ident, callsign, operator, dep, arr, old_arrival, sources, old_quality = row
-    merged_sources = ",".join(dict.fromkeys([*sources.split(","), flight.source]))
-    qualities = json.loads(old_quality)
+    merged_sources = ",".join(dict.fromkeys([*row["sources"].split(","), flight.source]))
+    qualities = json.loads(row["quality"])
     qualities.setdefault(flight.source, quality)
     conn.execute(
         "UPDATE flights SET callsign = ?, operator = ?, departure_airport = ?, "
         "arrival_airport = ?, arrival = ?, sources = ?, quality = ?, updated_at = ? WHERE id = ?",
         (
-            callsign or flight.callsign,
-            operator or flight.operator,
-            dep or flight.departure_airport,
-            arr or flight.arrival_airport,
-            old_arrival or arrival,
+            row["callsign"] or flight.callsign,
+            row["operator"] or flight.operator,
+            row["departure_airport"] or flight.departure_airport,
+            row["arrival_airport"] or flight.arrival_airport,
+            row["arrival"] or arrival,
             merged_sources,
             json.dumps(qualities),
             stamp,
-            ident,
+            row["id"],
         ),
     )
     return 0

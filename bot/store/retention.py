@@ -14,55 +14,24 @@ item from alerting twice, and they grow only with the alerts actually sent.
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from sqlite_utils import Database
-
+from bot.store.records import PruneReport, StorageReport
 from bot.timeutil import iso
+
+if TYPE_CHECKING:
+    from bot.store.base import StoreBase
+else:
+    StoreBase = object
 
 BATCH = 5000
 COUNTED = ("outbox", "seen_items", "matches", "flights", "sightings", "coverage")
 
 
-@dataclass(frozen=True, slots=True)
-class PruneReport:
-    """Rows deleted by one pruning pass, by kind."""
-
-    seen_items: int = 0
-    alerts: int = 0
-    sightings: int = 0
-    flights: int = 0
-    coverage: int = 0
-    held: int = 0
-
-    def describe(self) -> str:
-        """One line: "120 seen items, 40 alerts, 0 sightings, 0 flights"."""
-        return (
-            f"{self.seen_items} seen items, {self.alerts} alerts, {self.sightings} sightings, "
-            f"{self.flights} flights"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class StorageReport:
-    """The database's size on disk and its row counts."""
-
-    bytes_on_disk: int
-    rows: tuple[tuple[str, int], ...]
-
-
-class Retention:
+class Retention(StoreBase):
     """Pruning and sizes; mixed into `bot.store.Store`."""
-
-    db: Database
-    path: str
-
-    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
-        raise NotImplementedError
 
     def prune(self, now: datetime, retention: timedelta, flight_history: timedelta) -> PruneReport:
         """Delete what is older than `retention` (flights: older than both), in batches."""
@@ -110,5 +79,4 @@ class Retention:
 
     def _counts(self) -> Iterator[tuple[str, int]]:
         for table in COUNTED:
-            row = self.db.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
-            yield table, int(row[0])
+            yield table, int(self._value(f"SELECT COUNT(*) FROM {table}"))

@@ -1,5 +1,10 @@
 """Telegram admin commands through python-telegram-bot: `/status`, `/recent`, `/mute`, ….
 
+`Commands` holds what the handlers need (the store, the clock, the configuration in force, the
+reload and wake callbacks) and has one handler per command, a bound method; `register` adds
+them all to an Application, in one place; `application` builds the bare Application (its
+lifecycle is `bot.telegram.app`'s). The replies themselves are `bot.telegram.replies`'s.
+
 Only user ids listed in `[telegram] admins` get an answer, in a private chat or a group;
 everyone else is ignored (no reply at all). An empty list means nobody. An admin's command
 the bot does not have gets "unknown command …, see /help". Commands read the current
@@ -33,7 +38,7 @@ from bot.telegram.replies import (
     unknown_command_reply,
     unmute_reply,
 )
-from bot.timeutil import Clock
+from watchers.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -76,26 +81,171 @@ class AdminFilter(filters.MessageFilter):
         return user is not None and user.id in self._admins()
 
 
-def build_application(
-    token: str,
-    api_url: str,
-    admins: Sequence[int],
-    store: Store,
-    *,
-    clock: Clock,
-    configured_sources: Sequence[str] = (),
-    timeouts: TelegramTimeouts | None = None,
-    config: Callable[[], Config] | None = None,
-    reload: Callable[[], Awaitable[str]] | None = None,
-    wake: Callable[[], None] | None = None,
-) -> Application:  # type: ignore[type-arg]
-    """A PTB Application talking to `{api_url}/bot{token}/…`, with the admin commands.
+@dataclass(frozen=True, slots=True)
+class Commands:
+    """What the admin commands need, and one handler (a bound method) per command.
 
-    `config` returns the configuration in force (read at each command: rule ids for
-    `/mute`, channels for `/test`, sources for `/status`); `reload` re-reads it and returns
-    what to tell the admin (without it, `/reload` says reloading is not available); `wake`
-    tells the dispatcher that `/retry` queued rows.
+    `config` returns the configuration in force (read at each command: admins, rule ids
+    for `/mute`, channels for `/test`, sources for `/status`); without it, `admins` and
+    `configured_sources` are used. `reload` re-reads it and returns what to tell the admin
+    (without it, `/reload` says reloading is not available); `wake` tells the dispatcher
+    that `/retry` queued rows. `secret` (the bot token) is redacted from replies and logs.
     """
+
+    store: Store
+    clock: Clock
+    secret: str | None = None
+    admins: Sequence[int] = ()
+    configured_sources: Sequence[str] = ()
+    config: Callable[[], Config] | None = None
+    reload: Callable[[], Awaitable[str]] | None = None
+    wake: Callable[[], None] | None = None
+
+    def admin_ids(self) -> Sequence[int]:
+        """The user ids answered now (the configuration's, so they follow a `/reload`)."""
+        return self.config().telegram.admins if self.config is not None else tuple(self.admins)
+
+    def _current(self) -> Config | None:
+        return self.config() if self.config is not None else None
+
+    def _rule_ids(self) -> list[str]:
+        conf = self._current()
+        return [rule.id for rule in conf.rules] if conf is not None else []
+
+    def _source_ids(self) -> list[str]:
+        conf = self._current()
+        return [s.id for s in conf.sources] if conf is not None else list(self.configured_sources)
+
+    async def status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Reply with the whole status report: the summary first, in as many messages as
+        needed (failing sources before healthy ones; nothing is cut)."""
+        conf = self._current()
+        sources = [s.id for s in conf.sources] if conf is not None else self.configured_sources
+        for text in status_messages(gather(self.store, sources), self.clock()):
+            await _reply(update, text)
+
+    async def sources(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Reply with every source and rule, in as many messages as needed."""
+        conf = self._current()
+        if conf is None:
+            await _reply(update, "the configuration is not available in this run")
+            return
+        lines = render_sources(conf, self.clock(), stored_state(self.store))
+        for text in split_messages(lines):
+            await _reply(update, text)
+
+    async def recent(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Reply with the last alerts sent."""
+        await _reply(update, recent_reply(self.store, context.args or []))
+
+    async def mute(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Mute a rule for a while."""
+        args, rule_ids = context.args or [], self._rule_ids()
+        text = mute_reply(self.store, args, rule_ids, _sender(update), self.clock())
+        await _reply(update, text)
+
+    async def unmute(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """End a rule's mute."""
+        text = unmute_reply(self.store, context.args or [], self._rule_ids(), self.clock())
+        await _reply(update, text)
+
+    async def pause(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Stop polling a source until /resume."""
+        args, source_ids = context.args or [], self._source_ids()
+        text = pause_reply(self.store, args, source_ids, _sender(update), self.clock())
+        await _reply(update, text)
+
+    async def resume(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Poll a paused source again."""
+        await _reply(update, resume_reply(self.store, context.args or [], self._source_ids()))
+
+    async def retry(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Requeue alerts that failed for good."""
+        text = retry_reply(self.store, context.args or [], self.clock())
+        if self.wake is not None:
+            self.wake()
+        await _reply(update, text)
+
+    async def test(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Send a test message to every configured channel and report each outcome."""
+        conf = self._current()
+        channels = conf.channels if conf else {}
+        await _reply(update, await channel_test_reply(context.bot, channels, self.secret))
+
+    async def reload_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Re-read the configuration through `reload` and say how it went."""
+        if self.reload is None:
+            await _reply(update, "reloading is not available in this run")
+            return
+        try:
+            text = await self.reload()
+        except Exception as exc:  # the admin must hear about it, not only the log
+            log.exception("/reload failed")
+            text = redact_secret(f"reload failed: {type(exc).__name__}: {exc}", self.secret)
+        await _reply(update, text)
+
+    async def help_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Reply with the list of commands."""
+        await _reply(update, HELP)
+
+    async def unknown(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """An admin's command that does not exist (one addressed to another bot is ignored)."""
+        message = update.effective_message
+        if message is None or not message.text:
+            return
+        command = message.text.split()[0]
+        addressed = command.partition("@")[2]
+        if addressed and addressed.lower() != (context.bot.username or "").lower():
+            return
+        await _reply(update, unknown_command_reply(command.partition("@")[0]))
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log errors from handlers and polling, one line each."""
+        log.warning(
+            "telegram: %s: %s",
+            type(context.error).__name__,
+            redact_secret(str(context.error), self.secret),
+        )
+
+
+async def _reply(update: Update, text: str) -> None:
+    if update.effective_message is not None:
+        await update.effective_message.reply_text(
+            text, link_preview_options=LinkPreviewOptions(is_disabled=True)
+        )
+
+
+def _sender(update: Update) -> int | None:
+    return update.effective_user.id if update.effective_user is not None else None
+
+
+def register(app: Application, commands: Commands) -> None:  # type: ignore[type-arg]
+    """Add every command's handler to `app`, answering admins only; the one place where
+    handlers are registered. `/help` (and `/start`) list `COMMANDS`; any other command of
+    an admin gets "unknown command" (its handler comes last: PTB tries them in order)."""
+    admins = AdminFilter(commands.admin_ids)
+    handlers = {
+        "status": commands.status,
+        "sources": commands.sources,
+        "recent": commands.recent,
+        "mute": commands.mute,
+        "unmute": commands.unmute,
+        "pause": commands.pause,
+        "resume": commands.resume,
+        "retry": commands.retry,
+        "test": commands.test,
+        "reload": commands.reload_command,
+    }
+    for name, callback in handlers.items():
+        app.add_handler(CommandHandler(name, callback, filters=admins))
+    app.add_handler(CommandHandler(["help", "start"], commands.help_command, filters=admins))
+    app.add_handler(MessageHandler(filters.COMMAND & admins, commands.unknown))
+    app.add_error_handler(commands.on_error)
+
+
+def application(token: str, api_url: str, timeouts: TelegramTimeouts | None = None) -> Application:  # type: ignore[type-arg]
+    """A bare PTB Application talking to `{api_url}/bot{token}/…` (no handlers, no job
+    queue): one HTTP client for Bot API calls, another for the getUpdates long poll."""
     timeouts = timeouts or TelegramTimeouts()
     request = HTTPXRequest(
         connect_timeout=timeouts.connect,
@@ -109,7 +259,7 @@ def build_application(
         write_timeout=timeouts.write,
         pool_timeout=timeouts.connect,
     )
-    app = (
+    return (
         Application.builder()
         .token(token)
         .base_url(f"{api_url.rstrip('/')}/bot")
@@ -118,136 +268,34 @@ def build_application(
         .job_queue(None)
         .build()
     )
-    only_admins = AdminFilter(
-        (lambda: config().telegram.admins) if config is not None else (lambda: tuple(admins))
+
+
+def build_application(
+    token: str,
+    api_url: str,
+    admins: Sequence[int],
+    store: Store,
+    *,
+    clock: Clock,
+    configured_sources: Sequence[str] = (),
+    timeouts: TelegramTimeouts | None = None,
+    config: Callable[[], Config] | None = None,
+    reload: Callable[[], Awaitable[str]] | None = None,
+    wake: Callable[[], None] | None = None,
+) -> Application:  # type: ignore[type-arg]
+    """`application` with the admin commands registered (see `Commands` for the callbacks)."""
+    app = application(token, api_url, timeouts)
+    commands = Commands(
+        store,
+        clock,
+        secret=token,
+        admins=tuple(admins),
+        configured_sources=tuple(configured_sources),
+        config=config,
+        reload=reload,
+        wake=wake,
     )
-
-    def current() -> Config | None:
-        return config() if config is not None else None
-
-    def rule_ids() -> list[str]:
-        conf = current()
-        return [rule.id for rule in conf.rules] if conf is not None else []
-
-    def source_ids() -> list[str]:
-        conf = current()
-        return [s.id for s in conf.sources] if conf is not None else list(configured_sources)
-
-    async def reply(update: Update, text: str) -> None:
-        if update.effective_message is not None:
-            await update.effective_message.reply_text(
-                text, link_preview_options=LinkPreviewOptions(is_disabled=True)
-            )
-
-    def sender(update: Update) -> int | None:
-        return update.effective_user.id if update.effective_user is not None else None
-
-    async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Reply with the whole status report: the summary first, in as many messages as
-        needed (failing sources before healthy ones; nothing is cut)."""
-        conf = current()
-        sources = [s.id for s in conf.sources] if conf is not None else configured_sources
-        for text in status_messages(gather(store, sources), clock()):
-            await reply(update, text)
-
-    async def recent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Reply with the last alerts sent."""
-        await reply(update, recent_reply(store, context.args or []))
-
-    async def mute(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Mute a rule for a while."""
-        text = mute_reply(store, context.args or [], rule_ids(), sender(update), clock())
-        await reply(update, text)
-
-    async def unmute(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """End a rule's mute."""
-        await reply(update, unmute_reply(store, context.args or [], rule_ids(), clock()))
-
-    async def test(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Send a test message to every configured channel and report each outcome."""
-        conf = current()
-        await reply(
-            update, await channel_test_reply(context.bot, conf.channels if conf else {}, token)
-        )
-
-    async def reload_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Re-read the configuration through `reload` and say how it went."""
-        if reload is None:
-            await reply(update, "reloading is not available in this run")
-            return
-        try:
-            text = await reload()
-        except Exception as exc:  # the admin must hear about it, not only the log
-            log.exception("/reload failed")
-            text = redact_secret(f"reload failed: {type(exc).__name__}: {exc}", token)
-        await reply(update, text)
-
-    async def help_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Reply with the list of commands."""
-        await reply(update, HELP)
-
-    async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Reply with every source and rule, in as many messages as needed."""
-        conf = current()
-        if conf is None:
-            await reply(update, "the configuration is not available in this run")
-            return
-        lines = render_sources(conf, clock(), stored_state(store))
-        for text in split_messages(lines):
-            await reply(update, text)
-
-    async def pause(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Stop polling a source until /resume."""
-        text = pause_reply(store, context.args or [], source_ids(), sender(update), clock())
-        await reply(update, text)
-
-    async def resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Poll a paused source again."""
-        await reply(update, resume_reply(store, context.args or [], source_ids()))
-
-    async def retry(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Requeue alerts that failed for good."""
-        text = retry_reply(store, context.args or [], clock())
-        if wake is not None:
-            wake()
-        await reply(update, text)
-
-    async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """An admin's command that does not exist (one addressed to another bot is ignored)."""
-        message = update.effective_message
-        if message is None or not message.text:
-            return
-        command = message.text.split()[0]
-        addressed = command.partition("@")[2]
-        if addressed and addressed.lower() != (context.bot.username or "").lower():
-            return
-        await reply(update, unknown_command_reply(command.partition("@")[0]))
-
-    async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Log errors from handlers and polling, one line each."""
-        log.warning(
-            "telegram: %s: %s",
-            type(context.error).__name__,
-            redact_secret(str(context.error), token),
-        )
-
-    handlers = {
-        "status": status,
-        "recent": recent,
-        "mute": mute,
-        "unmute": unmute,
-        "test": test,
-        "reload": reload_,
-        "sources": sources,
-        "pause": pause,
-        "resume": resume,
-        "retry": retry,
-    }
-    for name, callback in handlers.items():
-        app.add_handler(CommandHandler(name, callback, filters=only_admins))
-    app.add_handler(CommandHandler(["help", "start"], help_, filters=only_admins))
-    app.add_handler(MessageHandler(filters.COMMAND & only_admins, unknown))  # after the others
-    app.add_error_handler(on_error)
+    register(app, commands)
     return app
 
 

@@ -4,16 +4,15 @@
 Each function takes what it needs (the store, the arguments, the current rule ids or
 channels, `now`) and returns the reply as plain text; `bot.telegram.commands` wires them to
 python-telegram-bot. Replies are sent without a parse mode, so nothing needs escaping.
+`/retry` says what `vedette retry-failed` says (`bot.retry.requeued_text`).
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from telegram import Bot
 from telegram.constants import ChatMemberStatus
@@ -22,10 +21,14 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
 from bot.config.types import Channel
 from bot.config.validate import parse_duration
 from bot.redact import redact_secret
-from bot.store import Store, StoreError
-from bot.store.mutes import PAUSED_RECHECK, RecentAlert
+from bot.retry import requeued_text
+from bot.store import Store
+from bot.store.base import StoreError
+from bot.store.records import RecentAlert
+from bot.store.sources import PAUSED_RECHECK
 from bot.timeutil import ago
 from bot.words import plural
+from watchers.feed_text import clip
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +54,7 @@ def when(moment: datetime) -> str:
 
 
 def _short(text: str, limit: int = MAX_TITLE) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    return clip(text, limit)
 
 
 def _alert_line(alert: RecentAlert) -> str:
@@ -171,36 +174,6 @@ def retry_reply(store: Store, args: Sequence[str], now: datetime) -> str:
         log.error("/retry: %s", exc)
         return f"could not requeue: {exc}"
     return requeued_text(count, rule_id)
-
-
-def retry_failed_command(db_path: str, rule_id: str | None, now: datetime) -> int:
-    """`vedette retry-failed`: requeue failed alerts in the database; the exit code (0; 1
-    when there is no database or it cannot be written)."""
-    if not Path(db_path).is_file():
-        print(
-            f"vedette: no database at {db_path} (has `vedette run` used it yet?)", file=sys.stderr
-        )
-        return 1
-    try:
-        store = Store.open(db_path)
-        try:
-            count = store.retry_failed(now, rule_id)
-        finally:
-            store.close()
-    except StoreError as exc:
-        print(f"vedette: {exc}", file=sys.stderr)
-        return 1
-    print(requeued_text(count, rule_id, "by the running bot (within 30s) or the next run"))
-    return 0
-
-
-def requeued_text(count: int, rule_id: str | None, when: str = "shortly") -> str:
-    """What `/retry` and `vedette retry-failed` say."""
-    of = f" of rule {rule_id}" if rule_id else ""
-    if not count:
-        return f"no failed alerts{of} to requeue"
-    log.info("requeued %s%s", plural(count, "failed alert"), of)
-    return f"requeued {plural(count, 'failed alert')}{of}: they are sent again {when}"
 
 
 def _source_list(source_ids: Sequence[str]) -> str:

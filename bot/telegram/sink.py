@@ -64,10 +64,6 @@ PARSE_ERROR_MARKER = "can't parse entities"
 DEFAULT_READ_TIMEOUT = 15.0
 READ_TIMEOUT_GROWTH = 4  # the cap, as a multiple of the read timeout
 
-# PTB 22 builds RetryAfter with a deprecation warning unless timedeltas are switched on;
-# under strict warning filters that warning would turn a 429 into a generic error.
-os.environ.setdefault("PTB_TIMEDELTA", "1")
-
 
 class TelegramSink:
     """Sends alerts with `Bot.send_message` (HTML, or plain text after a markup failure)."""
@@ -192,8 +188,9 @@ def classify(exc: Exception, *, secret: str | None = None) -> SendOutcome:
 
 
 def _retry_after_seconds(exc: RetryAfter) -> float:
-    """`retry_after` is an int, or a timedelta with PTB_TIMEDELTA=1; reading it as an int
-    warns (PTB 22.2 deprecation), which says nothing useful here."""
+    """`retry_after` is an int, or a timedelta with PTB_TIMEDELTA=1 (which the runner sets:
+    `bot.telegram.app.use_timedeltas`); reading it as an int warns (PTB 22.2 deprecation),
+    which says nothing useful here."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PTBDeprecationWarning)
         value = exc.retry_after

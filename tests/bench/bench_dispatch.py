@@ -36,14 +36,15 @@ from typing import Any
 
 from bot.dispatcher import Dispatcher, Limits
 from bot.render import render_news
-from bot.store import NewAlert, Store
+from bot.store import Store
+from bot.store.records import NewAlert
 from bot.telegram.commands import build_application
 from bot.telegram.sink import TelegramSink
-from bot.timeutil import utcnow
 from tests.bench.child import JsonLinesChild
 from tests.bench.corpus import rss_feed
 from tests.bench.report import Row, median, spread, table
 from tests.fakes.telegram_api import TEST_TOKEN
+from watchers.clock import utcnow
 from watchers.feeds import parse_feed
 from watchers.http import Validators
 from watchers.items import NewsItem
@@ -91,7 +92,7 @@ def serve() -> None:
                 calls, sent = calls + len(sends), sent + len(messages)
             print(json.dumps(answer), flush=True)
     finally:
-        api.close()
+        api.stop()
 
 
 def _most_in_window(messages: list[Any], window: float) -> int:

@@ -42,11 +42,12 @@ from typing import Any
 from bot.config.validate import load_config, parse_config
 from bot.news import NewsPoller
 from bot.store import Store
-from bot.timeutil import utcnow
 from tests.bench.child import JsonLinesChild
 from tests.bench.corpus import rss_feed, summary_line
 from tests.bench.report import Row, median, spread, table
+from watchers.clock import utcnow
 from watchers.http import FetchLimits, make_client
+from watchers.rss import FeedReader
 
 ROOT = Path(__file__).resolve().parents[2]
 MB = 1e6
@@ -146,7 +147,12 @@ async def one_cycle(db: Path, rules: Path) -> dict[str, Any]:
     try:
         async with make_client(limits) as client:
             poller = NewsPoller(
-                store, client, config.keyword_rules, config.channels, clock=utcnow, limits=limits
+                store,
+                FeedReader(client),
+                config.keyword_rules,
+                config.channels,
+                clock=utcnow,
+                limits=limits,
             )
             gc.collect()
             before = peak_rss()

@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from tests.fakes.loopback import LoopbackHTTPServer
+from tests.fakes.loopback import LoopbackHTTPServer, started
 from watchers.airports import airport
 
 FAULT_KINDS = frozenset({"429", "503", "500", "html", "garbage", "shape"})
@@ -249,9 +249,4 @@ def _send_json(handler: _Handler, status: int, document: object) -> None:
 @pytest.fixture
 def adsb_api() -> Iterator[FakeAdsbApi]:
     """A started FakeAdsbApi, stopped after the test."""
-    server = FakeAdsbApi()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from started(FakeAdsbApi())

@@ -29,7 +29,7 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from tests.fakes.loopback import LoopbackHTTPServer
+from tests.fakes.loopback import LoopbackHTTPServer, started
 
 AUTO: Literal["auto"] = "auto"
 
@@ -96,6 +96,10 @@ class FeedServer:
     def url(self, path: str = "/") -> str:
         """The absolute URL of `path` on this server."""
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def polls(self, path: str) -> int:
+        """How many requests asked for `path` (query string included) so far."""
+        return sum(1 for requested, _ in self.requests if requested == path)
 
     def route(
         self,
@@ -234,12 +238,7 @@ def _not_modified(route: Route, request: dict[str, str]) -> bool:
 @pytest.fixture
 def feed_server() -> Iterator[FeedServer]:
     """A started FeedServer, stopped after the test."""
-    server = FeedServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from started(FeedServer())
 
 
 def gzip_bomb(size: int) -> bytes:

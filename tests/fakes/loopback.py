@@ -1,4 +1,5 @@
-"""The HTTP server under the fakes: 127.0.0.1, a free port, served in a daemon thread."""
+"""The HTTP server under the fakes: 127.0.0.1, a free port, served in a daemon thread; and
+`started`, the body of every fake's pytest fixture."""
 
 from __future__ import annotations
 
@@ -6,10 +7,31 @@ import contextlib
 import socket
 import sys
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 Owner = TypeVar("Owner")
+
+
+class Fake(Protocol):
+    """A fake server: `start` serves in the background, `stop` stops and closes everything."""
+
+    def start(self) -> object: ...
+
+    def stop(self) -> None: ...
+
+
+F = TypeVar("F", bound=Fake)
+
+
+def started(fake: F) -> Iterator[F]:
+    """Start `fake`, yield it, stop it afterwards (`yield from started(...)` in a fixture)."""
+    fake.start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
 
 
 class LoopbackHTTPServer(ThreadingHTTPServer, Generic[Owner]):

@@ -41,7 +41,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from tests.fakes.loopback import LoopbackHTTPServer
+from tests.fakes.loopback import LoopbackHTTPServer, started
 
 TEST_CLIENT_ID = "vedette-test-client"
 TEST_CLIENT_SECRET = "s3cret-Zq81-do-not-log"
@@ -401,8 +401,4 @@ def _json(value: Any) -> bytes:
 @pytest.fixture(name="opensky_api")  # the name survives `import ... as ...`
 def opensky_api() -> Iterator[FakeOpenSky]:
     """A running fake OpenSky (client TEST_CLIENT_ID / TEST_CLIENT_SECRET, 4000 credits)."""
-    server = FakeOpenSky().start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from started(FakeOpenSky())

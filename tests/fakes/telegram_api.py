@@ -1,7 +1,7 @@
 """A fake Telegram Bot API server on loopback, for driving the real python-telegram-bot.
 
-`FakeTelegramAPI` is a real HTTP server (stdlib `ThreadingHTTPServer` in a background thread)
-answering `/bot{token}/{method}` the way api.telegram.org does: the same JSON envelope, the
+`FakeTelegramAPI` is a real HTTP server (`tests.fakes.loopback.LoopbackHTTPServer`, served in a
+background thread) answering `/bot{token}/{method}` the way api.telegram.org does: the same JSON envelope, the
 same error strings, HTML parse mode parsed like tdlib does it, message length counted in UTF-16
 units after parsing. Every call is checked against the Bot API spec in
 `tests/data/telegram-bot-api-spec/api.json`; a call Telegram would reject is answered with a 400
@@ -24,7 +24,6 @@ import functools
 import json
 import math
 import re
-import socket
 import threading
 import time
 import zlib
@@ -32,12 +31,14 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+
+from tests.fakes.loopback import LoopbackHTTPServer, started
 
 SPEC_PATH = Path(__file__).resolve().parents[1] / "data" / "telegram-bot-api-spec" / "api.json"
 TEST_TOKEN = "123456:TEST-token_abcdefghijklmnopqrstuvwxyz0"
@@ -582,21 +583,16 @@ class FakeTelegramAPI:
         self.bot_members: dict[ChatId, dict[str, Any]] = {}
         self._recent: dict[ChatId, deque[float]] = {}
         self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # ── lifecycle ──
 
     def start(self) -> FakeTelegramAPI:
         """Bind 127.0.0.1 on a free port and serve in a background thread."""
-        httpd = _HTTPServer(("127.0.0.1", 0), _Handler, self)
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self._httpd = _HTTPServer(self)
+        self._httpd.start()
         return self
 
-    def close(self) -> None:
+    def stop(self) -> None:
         """Stop serving; wakes held long polls and hangs, closes every connection, joins."""
         httpd = self._httpd
         if httpd is None:
@@ -605,26 +601,18 @@ class FakeTelegramAPI:
         self._closing.set()
         with self._lock:
             self._lock.notify_all()
-        httpd.shutdown()
-        # Woken long polls and hangs answer (or drop) before their connections are closed:
-        # otherwise a long poll's empty answer could be cut off under load.
-        httpd.wait_answered(timeout=5.0)
-        httpd.close_connections()
-        httpd.join_handlers(timeout=5.0)
-        httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
+        httpd.stop()
 
     def __enter__(self) -> FakeTelegramAPI:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        self.stop()
 
     @property
     def port(self) -> int:
         assert self._httpd is not None, "server not started"
-        return int(self._httpd.server_address[1])
+        return self._httpd.port
 
     @property
     def url(self) -> str:
@@ -945,9 +933,7 @@ class FakeTelegramAPI:
         return _ok(result)
 
     def _api_getchat(self, params: dict[str, Any]) -> _Reply:
-        with self._lock:
-            known = self._known_chat(params["chat_id"])
-            member = self.bot_members.get(known) if known is not None else None
+        known, member = self._chat_and_bot_member(params["chat_id"])
         if known is None:
             return _error(400, "Bad Request: chat not found")
         chat = self._chat_object(known)
@@ -967,9 +953,7 @@ class FakeTelegramAPI:
         return _ok({**info, "accepted_gift_types": gifts})
 
     def _api_getchatmember(self, params: dict[str, Any]) -> _Reply:
-        with self._lock:
-            known = self._known_chat(params["chat_id"])
-            member = self.bot_members.get(known) if known is not None else None
+        known, member = self._chat_and_bot_member(params["chat_id"])
         if known is None:
             return _error(400, "Bad Request: chat not found")
         user_id = params["user_id"]
@@ -997,6 +981,12 @@ class FakeTelegramAPI:
             result["until_date"] = 0
         result.update(rights)
         return _ok(result)
+
+    def _chat_and_bot_member(self, chat_id: ChatId) -> tuple[ChatId | None, dict[str, Any] | None]:
+        """The chat as stored (None: not found) and the bot's `ChatMember` set there, if any."""
+        with self._lock:
+            known = self._known_chat(chat_id)
+            return known, self.bot_members.get(known) if known is not None else None
 
     def _known_chat(self, chat_id: ChatId) -> ChatId | None:
         """The chat as stored in `chats` (usernames compare case-insensitively), or None."""
@@ -1039,24 +1029,19 @@ class FakeTelegramAPI:
 # ───────────────────────────── HTTP plumbing ─────────────────────────────
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
+class _HTTPServer(LoopbackHTTPServer["FakeTelegramAPI"]):
+    """The loopback server plus what the Bot API needs: an outage refuses connections, and
+    `stop` lets woken long polls answer before their connections are closed."""
 
-    def __init__(
-        self, address: tuple[str, int], handler: type[_Handler], api: FakeTelegramAPI
-    ) -> None:
-        self.api = api
-        self._tracked_lock = threading.Lock()
-        self._sockets: set[socket.socket] = set()
-        self._handler_threads: set[threading.Thread] = set()
+    def __init__(self, api: FakeTelegramAPI) -> None:
         self._answering = 0  # requests read and not yet answered
-        self._answered = threading.Condition(self._tracked_lock)
-        super().__init__(address, handler)
+        self._answered = threading.Condition()
+        super().__init__(api, _Handler, nodelay=api.nodelay)
 
     @contextlib.contextmanager
     def answering(self) -> Iterator[None]:
         """Count a request as in progress until its answer is written (or dropped)."""
-        with self._tracked_lock:
+        with self._answered:
             self._answering += 1
         try:
             yield
@@ -1065,59 +1050,19 @@ class _HTTPServer(ThreadingHTTPServer):
                 self._answering -= 1
                 self._answered.notify_all()
 
-    def wait_answered(self, timeout: float) -> None:
-        """Wait until every request in progress has its answer written (at most `timeout`)."""
-        with self._answered:
-            self._answered.wait_for(lambda: self._answering == 0, timeout)
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        request, address = super().get_request()
-        if self.api.nodelay:
-            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return request, address
-
     def verify_request(self, request: Any, client_address: Any) -> bool:
-        return not self.api.is_down  # an outage: accept and close at once
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        thread = threading.Thread(
-            target=self._serve_one, args=(request, client_address), daemon=True
-        )
-        with self._tracked_lock:
-            self._sockets.add(request)
-            self._handler_threads.add(thread)
-        thread.start()
-
-    def _serve_one(self, request: Any, client_address: Any) -> None:
-        try:
-            self.finish_request(request, client_address)
-        except Exception:  # noqa: S110 - a client went away; nothing to report
-            pass
-        finally:
-            with self._tracked_lock:
-                self._sockets.discard(request)
-                self._handler_threads.discard(threading.current_thread())
-            self.shutdown_request(request)
+        return not self.owner.is_down  # an outage: accept and close at once
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Connections reset by clients (timeouts, shutdown) are normal here; stay quiet."""
 
-    def close_connections(self) -> None:
-        with self._tracked_lock:
-            sockets = list(self._sockets)
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def join_handlers(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._tracked_lock:
-                threads = list(self._handler_threads)
-            if not threads or time.monotonic() > deadline:
-                return
-            for thread in threads:
-                thread.join(max(0.0, deadline - time.monotonic()))
+    def stop(self) -> None:
+        """Stop accepting; once every woken long poll and hang has answered (or dropped),
+        at most 5 s, close the connections (else an empty answer could be cut off under load)."""
+        self.shutdown()
+        with self._answered:
+            self._answered.wait_for(lambda: self._answering == 0, timeout=5.0)
+        super().stop()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -1138,7 +1083,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer()
 
     def _answer(self) -> None:
-        api = self.server.api
+        api = self.server.owner
         try:
             parts = urlsplit(self.path)
             body = self._read_body()
@@ -1183,12 +1128,7 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def telegram_api() -> Iterator[FakeTelegramAPI]:
     """A running fake Bot API: token TEST_TOKEN, one known channel TEST_CHAT_ID."""
-    server = FakeTelegramAPI(TEST_TOKEN, chats={TEST_CHAT_ID})
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
+    yield from started(FakeTelegramAPI(TEST_TOKEN, chats={TEST_CHAT_ID}))
 
 
 __all__ = [

@@ -1,0 +1,246 @@
+"""Sources and their seen items: poll state, what each source listed, health, pausing.
+
+A mixin of `bot.store.Store` (see `bot.store.base` for the connection and transactions).
+
+- **Poll state**: a source's HTTP validators, whether it is seeded (its first poll records
+  silently), its failures; `record_success` writes a poll's new items, their (rule, item)
+  matches and the alerts they enqueue (`bot.store.outbox.enqueue`) in one transaction.
+- **Seen items**: one row per (source, item key), with the item's fingerprint and the rules
+  it matched while its source was recording silently.
+- **Paused sources** (`/pause SOURCE`): a row in `paused_sources`; the runner skips the
+  source's polls while it is there (checked each cycle), across restarts, until `/resume`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from bot.store.base import placeholders
+from bot.store.outbox import enqueue
+from bot.store.records import NewAlert, SeenItem, SourceHealth, SourceState
+from bot.timeutil import from_iso, iso
+from watchers.http import Validators
+from watchers.items import NewsItem
+
+if TYPE_CHECKING:
+    from bot.store.base import StoreBase
+else:
+    StoreBase = object
+
+PAUSED_RECHECK = 30.0  # seconds between two looks at a paused source's row
+
+
+class SourceRecords(StoreBase):
+    """Sources, seen items and paused sources; mixed into `bot.store.Store`."""
+
+    def source_state(self, source_id: str) -> SourceState:
+        """The validators, seeding and failure state of a source (defaults if unknown)."""
+        row = self._one(
+            "SELECT etag, last_modified, body_hash, seeded, consecutive_failures, last_error, "
+            "seeded_url FROM sources WHERE id = ?",
+            (source_id,),
+        )
+        if row is None:
+            return SourceState(Validators(), seeded=False, consecutive_failures=0, last_error=None)
+        return SourceState(
+            Validators(row["etag"], row["last_modified"], row["body_hash"]),
+            seeded=bool(row["seeded"]),
+            consecutive_failures=row["consecutive_failures"],
+            last_error=row["last_error"],
+            url=row["seeded_url"],
+        )
+
+    def known_items(self, source_id: str, keys: Iterable[str]) -> dict[str, SeenItem]:
+        """The items among `keys` this source has recorded (the others are new to it)."""
+        wanted = list(dict.fromkeys(keys))
+        known: dict[str, SeenItem] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = placeholders(len(chunk))
+            rows = self._rows(
+                "SELECT item_key, fingerprint, quiet_rules FROM seen_items "
+                f"WHERE source_id = ? AND item_key IN ({marks})",
+                (source_id, *chunk),
+            )
+            for row in rows:
+                quiet = row["quiet_rules"]
+                rules = frozenset(quiet.split(",")) if quiet else frozenset()
+                known[row["item_key"]] = SeenItem(row["fingerprint"], rules)
+        return known
+
+    def matched_pairs(self, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """The (rule id, item key) pairs among `pairs` that have matched before."""
+        found: set[tuple[str, str]] = set()
+        for rule_id, item_key in dict.fromkeys(pairs):
+            if self._one(
+                "SELECT 1 FROM matches WHERE rule_id = ? AND item_key = ?", (rule_id, item_key)
+            ):
+                found.add((rule_id, item_key))
+        return found
+
+    def _ensure_source(self, conn: sqlite3.Connection, source_id: str, kind: str) -> None:
+        conn.execute(
+            "INSERT INTO sources (id, kind) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
+            (source_id, kind),
+        )
+
+    def record_success(
+        self,
+        source_id: str,
+        kind: str,
+        now: datetime,
+        *,
+        validators: Validators,
+        items: Sequence[NewsItem] = (),
+        alerts: Sequence[NewAlert] = (),
+        new_flights: int = 0,
+        present: Sequence[str] = (),
+        fingerprints: Mapping[str, str] | None = None,
+        quiet: Mapping[str, Collection[str]] | None = None,
+        seed: bool = True,
+        url: str | None = None,
+        bad_bytes: int = 0,
+    ) -> int:
+        """Record a successful poll, its new items and alerts in one transaction.
+
+        `present` are the keys of every item the feed listed (their last-seen time is
+        refreshed, so pruning spares them, and their fingerprint set from `fingerprints`);
+        `quiet` maps item keys to every rule they matched while recording silently;
+        `new_flights` (flight sources) adds to the source's count of things seen. `seed`
+        marks the source seeded (a source never becomes unseeded); `url`, when given, is
+        stored as the URL it was seeded with; `bad_bytes` adds to its count of repaired bytes.
+
+        Items already seen are ignored; an alert whose (rule, item) pair matched before, or
+        whose dedup key is already in the outbox, is not enqueued again. Returns the number
+        of outbox rows added.
+        """
+        stamp = iso(now)
+        added = 0
+        prints = fingerprints or {}
+        with self._write() as conn:
+            self._ensure_source(conn, source_id, kind)
+            new_items = new_flights
+            for item in items:
+                cursor = conn.execute(
+                    "INSERT OR IGNORE INTO seen_items (source_id, item_key, first_seen_at, "
+                    "last_seen_at, title, link, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        source_id,
+                        item.key,
+                        stamp,
+                        stamp,
+                        item.title[:300],
+                        item.link,
+                        prints.get(item.key),
+                    ),
+                )
+                new_items += cursor.rowcount
+            conn.executemany(
+                "UPDATE seen_items SET last_seen_at = ?, fingerprint = COALESCE(?, fingerprint) "
+                "WHERE source_id = ? AND item_key = ?",
+                [(stamp, prints.get(key), source_id, key) for key in present],
+            )
+            conn.executemany(
+                "UPDATE seen_items SET quiet_rules = ? WHERE source_id = ? AND item_key = ?",
+                [
+                    (",".join(sorted(rules)) or None, source_id, key)
+                    for key, rules in (quiet or {}).items()
+                ],
+            )
+            for alert in alerts:
+                fresh = 0
+                for rule_id in alert.rule_ids:
+                    fresh += conn.execute(
+                        "INSERT OR IGNORE INTO matches (rule_id, item_key, source_id, matched_at) "
+                        "VALUES (?, ?, ?, ?)",
+                        (rule_id, alert.item_key, alert.source_id, stamp),
+                    ).rowcount
+                if fresh:
+                    added += enqueue(conn, alert, stamp)
+            conn.execute(
+                "UPDATE sources SET etag = ?, last_modified = ?, body_hash = ?, "
+                "seeded = MAX(seeded, ?), seeded_url = COALESCE(?, seeded_url), "
+                "bad_bytes = bad_bytes + ?, "
+                "last_attempt_at = ?, last_success_at = ?, consecutive_failures = 0, "
+                "polls = polls + 1, items_seen = items_seen + ?, alerts = alerts + ? "
+                "WHERE id = ?",
+                (
+                    validators.etag,
+                    validators.last_modified,
+                    validators.body_hash,
+                    int(seed),
+                    url,
+                    bad_bytes,
+                    stamp,
+                    stamp,
+                    new_items,
+                    added,
+                    source_id,
+                ),
+            )
+        return added
+
+    def record_failure(self, source_id: str, kind: str, now: datetime, error: str) -> int:
+        """Record a failed poll; returns the number of consecutive failures."""
+        stamp = iso(now)
+        with self._write() as conn:
+            self._ensure_source(conn, source_id, kind)
+            conn.execute(
+                "UPDATE sources SET last_attempt_at = ?, last_error = ?, last_error_at = ?, "
+                "consecutive_failures = consecutive_failures + 1, polls = polls + 1, "
+                "failures = failures + 1 WHERE id = ?",
+                (stamp, error, stamp, source_id),
+            )
+        failures = self._value(
+            "SELECT consecutive_failures FROM sources WHERE id = ?", (source_id,)
+        )
+        return int(failures or 0)
+
+    def source_health(self) -> list[SourceHealth]:
+        """Every source the store has heard of, by id."""
+        rows = self._rows(
+            "SELECT id, kind, last_success_at, last_error, last_error_at, consecutive_failures, "
+            "polls, failures, items_seen, alerts, credits_left, credits_spent, last_day, "
+            "bad_bytes FROM sources ORDER BY id"
+        )
+        return [SourceHealth(**row) for row in rows]
+
+    # -- paused sources -------------------------------------------------------------------
+
+    def pause_source(self, source_id: str, by: int | None, now: datetime) -> bool:
+        """Pause polling of `source_id` (kept across restarts); False if it was paused."""
+        with self._write() as conn:
+            return (
+                conn.execute(
+                    "INSERT INTO paused_sources (source_id, paused_at, paused_by) "
+                    "VALUES (?, ?, ?) ON CONFLICT (source_id) DO NOTHING",
+                    (source_id, iso(now), by),
+                ).rowcount
+                > 0
+            )
+
+    def resume_source(self, source_id: str) -> bool:
+        """Poll `source_id` again; False if it was not paused."""
+        with self._write() as conn:
+            return (
+                conn.execute(
+                    "DELETE FROM paused_sources WHERE source_id = ?", (source_id,)
+                ).rowcount
+                > 0
+            )
+
+    def paused_sources(self) -> dict[str, datetime]:
+        """Paused source id → since when, by id."""
+        rows = self._rows("SELECT source_id, paused_at FROM paused_sources ORDER BY source_id")
+        return {row["source_id"]: from_iso(row["paused_at"]) for row in rows}
+
+    def is_paused(self, source_id: str) -> bool:
+        """Whether `source_id` is paused (a read error counts as not paused: poll anyway)."""
+        try:
+            row = self._one("SELECT 1 FROM paused_sources WHERE source_id = ?", (source_id,))
+        except sqlite3.Error:
+            return False
+        return row is not None
