@@ -120,7 +120,7 @@ async def run_sender_until(sender: Dispatcher, done: Callable[[], bool], *, wake
 
 def fail_all(store: Store) -> None:
     """Claim and fail every pending row, as a "chat not found" would."""
-    for row in store.outbox_rows("pending"):
+    for row in outbox_rows(store, "pending"):
         claimed = store.claim(row["id"])
         assert claimed is not None
         store.mark_failed(claimed.id, "BadRequest: Chat not found")
@@ -233,3 +233,9 @@ async def serving(app: Application) -> AsyncIterator[None]:  # type: ignore[type
         await app.updater.stop()
         await app.stop()
         await app.shutdown()
+
+
+def outbox_rows(store: Store, state: str | None = None) -> list[dict[str, Any]]:
+    """The outbox rows as dicts, oldest first (all of them, or those in `state`)."""
+    where = "state = ?" if state else None
+    return list(store.db.table("outbox").rows_where(where, [state] if state else [], order_by="id"))

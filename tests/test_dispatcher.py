@@ -21,7 +21,7 @@ from bot.sinks import (
 from bot.store import Store
 from bot.store.base import StoreError
 from tests.fakes.scripted_sink import ScriptedSink
-from tests.helpers import Clock, dispatcher, enqueue, run_sender_until
+from tests.helpers import Clock, dispatcher, enqueue, outbox_rows, run_sender_until
 
 
 async def test_sends_in_order_and_marks_sent(store: Store) -> None:
@@ -31,7 +31,7 @@ async def test_sends_in_order_and_marks_sent(store: Store) -> None:
     sink = ScriptedSink(clock)
     assert await dispatcher(store, sink, clock).drain() == 0
     assert [m.plain for m in sink.messages] == ["a", "b", "c"]
-    assert [r["message_id"] for r in store.outbox_rows("sent")] == [1, 2, 3]
+    assert [r["message_id"] for r in outbox_rows(store, "sent")] == [1, 2, 3]
 
 
 async def test_retry_after_pauses_and_does_not_count_an_attempt(store: Store) -> None:
@@ -41,7 +41,7 @@ async def test_retry_after_pauses_and_does_not_count_an_attempt(store: Store) ->
     sink = ScriptedSink(clock, RetryLater(30, "Too Many Requests: retry after 30"))
     sender = dispatcher(store, sink, clock)
     assert await sender.drain(grace=0) == 1
-    row = store.outbox_rows("pending")[0]
+    row = outbox_rows(store, "pending")[0]
     assert row["attempts"] == 0
     assert row["not_before"] >= (clock.now + timedelta(seconds=30)).isoformat(
         timespec="milliseconds"
@@ -67,7 +67,7 @@ async def test_transient_errors_back_off_and_keep_the_row(store: Store) -> None:
     assert delays[0] < delays[1] < delays[2]
     assert await sender.drain(grace=0) == 0
     assert [m.plain for m in sink.messages] == ["a", "a", "a", "a", "b"]
-    assert store.outbox_rows("sent")[0]["attempts"] == 3
+    assert outbox_rows(store, "sent")[0]["attempts"] == 3
 
 
 async def test_bad_markup_is_resent_as_plain_text_once(store: Store) -> None:
@@ -88,8 +88,8 @@ async def test_bad_markup_is_resent_as_plain_text_once(store: Store) -> None:
         ("b", False),
         ("b", True),
     ]
-    assert [r["plain"] for r in store.outbox_rows("sent")] == ["a"]
-    assert [r["plain"] for r in store.outbox_rows("failed")] == ["b"]
+    assert [r["plain"] for r in outbox_rows(store, "sent")] == ["a"]
+    assert [r["plain"] for r in outbox_rows(store, "failed")] == ["b"]
 
 
 async def test_permanent_error_fails_the_row_and_goes_on(store: Store) -> None:
@@ -99,8 +99,8 @@ async def test_permanent_error_fails_the_row_and_goes_on(store: Store) -> None:
     enqueue(store, clock(), "b", chat=-2)
     sink = ScriptedSink(clock, Permanent("Bad Request: chat not found"))
     await dispatcher(store, sink, clock).drain()
-    assert store.outbox_rows("failed")[0]["last_error"] == "Bad Request: chat not found"
-    assert [r["plain"] for r in store.outbox_rows("sent")] == ["b"]
+    assert outbox_rows(store, "failed")[0]["last_error"] == "Bad Request: chat not found"
+    assert [r["plain"] for r in outbox_rows(store, "sent")] == ["b"]
 
 
 async def test_migrated_chat_moves_rows_and_resends(store: Store) -> None:
@@ -124,7 +124,7 @@ async def test_a_sink_that_raises_loses_nothing(store: Store) -> None:
 
     sender = dispatcher(store, Broken(clock), clock)
     assert await sender.drain(grace=0) == 1
-    assert store.outbox_rows("pending")[0]["last_error"] == "RuntimeError: bug"
+    assert outbox_rows(store, "pending")[0]["last_error"] == "RuntimeError: bug"
 
 
 async def test_cancel_during_send_puts_the_row_back(store: Store) -> None:
@@ -144,7 +144,7 @@ async def test_cancel_during_send_puts_the_row_back(store: Store) -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert [r["state"] for r in store.outbox_rows()] == ["pending"]
+    assert [r["state"] for r in outbox_rows(store)] == ["pending"]
 
 
 async def test_run_wakes_for_new_rows_and_stops(store: Store) -> None:

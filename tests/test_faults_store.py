@@ -44,6 +44,7 @@ from tests.helpers import (
     eventually,
     fast_options,
     make_config,
+    outbox_rows,
     run_sender_until,
 )
 
@@ -278,4 +279,4 @@ async def test_a_failed_send_that_cannot_be_recorded_is_released_then_sent(
     await run_sender_until(sender, lambda: flaky.outbox_counts().sent == 2, wakes=500)
     assert flaky.failed
     assert [m.plain for m in sink.messages] == ["a", "a", "b"]
-    assert [(r["state"], r["attempts"]) for r in flaky.outbox_rows()] == [("sent", 1), ("sent", 0)]
+    assert [(r["state"], r["attempts"]) for r in outbox_rows(flaky)] == [("sent", 1), ("sent", 0)]

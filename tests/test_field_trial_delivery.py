@@ -39,6 +39,7 @@ from tests.helpers import (
     fast_options,
     make_config,
     new_alert,
+    outbox_rows,
 )
 from watchers.http import Validators
 
@@ -81,7 +82,7 @@ async def test_a_pending_alert_goes_to_the_chat_configured_when_it_is_sent(
     assert await sender(store, TelegramSink(bot), channels).drain(grace=0) == 0
     assert [m.visible_text for m in telegram_api.messages_to(OTHER_CHAT)] == ["a"]
     assert telegram_api.messages_to(TEST_CHAT_ID) == []
-    assert store.outbox_rows("sent")[0]["chat_id"] == str(OTHER_CHAT)
+    assert outbox_rows(store, "sent")[0]["chat_id"] == str(OTHER_CHAT)
 
 
 async def test_an_unconfigured_channel_keeps_its_alerts_pending(
@@ -160,7 +161,7 @@ def test_retry_failed_requeues_failed_rows_only(
 
     store = Store.open(db)
     try:
-        rows = store.outbox_rows()
+        rows = outbox_rows(store)
     finally:
         store.close()
     assert [(r["dedup_key"], r["state"], r["attempts"]) for r in rows] == [
@@ -321,7 +322,7 @@ async def test_an_unreadable_success_counts_as_delivered_once(
         assert await sender(store, TelegramSink(bot), None).drain(grace=0) == 0
     assert [m.visible_text for m in telegram_api.messages_to(TEST_CHAT_ID)] == ["a", "b"]
     assert len(telegram_api.calls_to("sendMessage")) == 2
-    rows = store.outbox_rows("sent")
+    rows = outbox_rows(store, "sent")
     assert [r["message_id"] for r in rows] == [None, 2]
     assert [r["attempts"] for r in rows] == [0, 0]
     messages = [r.getMessage() for r in caplog.records]
@@ -335,7 +336,7 @@ def test_retry_requeues_with_due_time_now(store: Store) -> None:
     fail_all(store)
     later = NOW + timedelta(hours=5)
     assert store.retry_failed(later) == 1
-    [row] = store.outbox_rows("pending")
+    [row] = outbox_rows(store, "pending")
     assert row["not_before"] == later.isoformat(timespec="milliseconds")
 
 

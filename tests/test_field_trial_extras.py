@@ -28,7 +28,7 @@ from bot.store.records import PruneReport
 from bot.timeutil import iso
 from tests.dockerfile import exec_form, final, final_env
 from tests.fakes.opensky_api import FakeOpenSky
-from tests.helpers import Clock, new_alert
+from tests.helpers import Clock, new_alert, outbox_rows
 from watchers.discover import feed_links
 from watchers.errors import ParseError
 from watchers.feeds import parse_feed
@@ -463,7 +463,7 @@ def fill_readme_store(store: Store) -> None:
     RouteEvaluator(
         store, config.route_rules, config.opensky_sources, config.channels, clock=lambda: now
     ).evaluate()
-    for row in store.outbox_rows():
+    for row in outbox_rows(store):
         assert store.claim(row["id"]) is not None
         store.mark_sent(row["id"], now - timedelta(minutes=30), 1)
 

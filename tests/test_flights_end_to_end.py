@@ -16,7 +16,7 @@ from bot.store import Store
 from tests.fakes.adsb_api import FakeAdsbApi as FakeAdsb
 from tests.fakes.opensky_api import FakeOpenSky
 from tests.fakes.telegram_api import TEST_CHAT_ID, TEST_TOKEN, FakeTelegramAPI
-from tests.helpers import Clock, fast_options, start
+from tests.helpers import Clock, fast_options, outbox_rows, start
 
 
 def at(day: str, hour: int = 12) -> datetime:
@@ -86,7 +86,7 @@ class Bot:
 
 def alerts(store: Store) -> list[str]:
     """The plain text of every route alert in the outbox."""
-    return [row["plain"] for row in store.outbox_rows() if row["source_id"] == "routes"]
+    return [row["plain"] for row in outbox_rows(store) if row["source_id"] == "routes"]
 
 
 def series(opensky: FakeOpenSky, *days: str, icao: str = "510123") -> None:

@@ -10,7 +10,7 @@ from bot.config.types import StorageSettings
 from bot.config.validate import parse_config
 from bot.status import gather, render_status
 from bot.store import Store
-from tests.helpers import new_alert
+from tests.helpers import new_alert, outbox_rows
 from watchers.flights import Flight, Sighting
 from watchers.http import Validators
 from watchers.items import NewsItem
@@ -58,7 +58,7 @@ def test_prune_removes_old_history_and_spares_what_is_still_needed(store: Store)
 
     assert (report.seen_items, report.alerts, report.sightings, report.flights) == (3, 1, 1, 1)
     assert unseen(store, "src", ["gone", "listed", "sent"]) == {"gone", "sent"}
-    assert [row["state"] for row in store.outbox_rows()] == ["pending"]
+    assert [row["state"] for row in outbox_rows(store)] == ["pending"]
     assert store.sightings_since(["510123"], START - timedelta(days=1)) == []
 
 
@@ -75,7 +75,7 @@ def test_a_pruned_item_that_reappears_does_not_alert_again(store: Store) -> None
         "src", "rss", later, validators=Validators(), items=[item("a")], alerts=[new_alert("a")]
     )
     assert added == 0
-    assert store.outbox_rows() == []
+    assert outbox_rows(store) == []
 
 
 def test_flights_inside_a_route_window_are_kept(store: Store) -> None:

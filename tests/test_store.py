@@ -13,7 +13,7 @@ import pytest
 from bot.status import Health, health
 from bot.store import Store
 from bot.store.base import StoreError
-from tests.helpers import new_alert, record_alerts
+from tests.helpers import new_alert, outbox_rows, record_alerts
 from watchers.http import Validators
 from watchers.items import NewsItem
 
@@ -70,7 +70,7 @@ def test_rule_item_pair_is_enqueued_once_forever(store: Store) -> None:
     store.mark_sent(row.id, NOW, 7)
     added = record_alerts(store, NOW, new_alert("a"), new_alert("a", "r2"))
     assert added == 1
-    assert [r["rule_ids"] for r in store.outbox_rows()] == ["r1", "r2"]
+    assert [r["rule_ids"] for r in outbox_rows(store)] == ["r1", "r2"]
 
 
 def test_failure_counts_and_reset(store: Store) -> None:
@@ -106,7 +106,7 @@ def test_outbox_lifecycle_and_counts(store: Store) -> None:
     counts = store.outbox_counts()
     assert (counts.pending, counts.sent, counts.failed) == (1, 1, 1)
     assert counts.recent_failures == ("r1→main: Bad Request: chat not found",)
-    assert store.outbox_rows("pending")[0]["attempts"] == 1
+    assert outbox_rows(store, "pending")[0]["attempts"] == 1
 
 
 def test_recover_inflight_returns_sending_rows_to_pending(store: Store) -> None:
@@ -114,7 +114,7 @@ def test_recover_inflight_returns_sending_rows_to_pending(store: Store) -> None:
     record_alerts(store, NOW, new_alert("a"))
     store.claim(1)
     assert store.recover_inflight() == 1
-    assert store.outbox_rows("pending")[0]["id"] == 1
+    assert outbox_rows(store, "pending")[0]["id"] == 1
 
 
 def test_migrate_chat_moves_unsent_rows(store: Store) -> None:

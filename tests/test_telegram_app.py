@@ -16,19 +16,15 @@ from bot.telegram.app import use_timedeltas
 from bot.telegram.commands import COMMANDS, Commands, application, register
 from tests.fakes.feed_server import Entry, FeedServer, rss
 from tests.fakes.telegram_api import TEST_CHAT_ID, TEST_TOKEN, FakeTelegramAPI
-from tests.helpers import fast_options, make_config, start
+from tests.helpers import fast_options, make_config, outbox_rows, start
 from watchers.clock import utcnow
 
 
-def test_register_adds_one_admin_only_handler_per_listed_command(tmp_path: Path) -> None:
+def test_register_adds_one_admin_only_handler_per_listed_command(store: Store) -> None:
     """Every command of COMMANDS (and /start) has a handler behind the admin filter, the
     catch-all for unknown commands comes last, and errors have a handler."""
-    store = Store.open(tmp_path / "v.db")
-    try:
-        app = application(TEST_TOKEN, "http://127.0.0.1:9")
-        register(app, Commands(store, utcnow, secret=TEST_TOKEN, admins=(1,)))
-    finally:
-        store.close()
+    app = application(TEST_TOKEN, "http://127.0.0.1:9")
+    register(app, Commands(store, utcnow, secret=TEST_TOKEN, admins=(1,)))
     handlers = app.handlers[0]
     commands = [h for h in handlers if isinstance(h, CommandHandler)]
     names = {name for handler in commands for name in handler.commands}
@@ -71,7 +67,7 @@ async def test_a_run_switches_timedeltas_on_before_telegram_answers_429(
     assert len(telegram_api.messages_to(TEST_CHAT_ID)) == 1
     store = Store.open(db)
     try:
-        [row] = store.outbox_rows()
+        [row] = outbox_rows(store)
     finally:
         store.close()
     assert row["state"] == "sent"

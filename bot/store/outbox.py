@@ -299,12 +299,6 @@ class Outbox(StoreBase):
             ),
         )
 
-    def outbox_rows(self, state: str | None = None) -> list[dict[str, Any]]:
-        """Outbox rows as dicts, oldest first (for tests and tooling)."""
-        table = self.db.table("outbox")
-        where = "state = ?" if state else None
-        return list(table.rows_where(where, [state] if state else [], order_by="id"))
-
     def recent_alerts(self, limit: int = 10) -> list[RecentAlert]:
         """The latest delivered outbox rows, newest first (`at` is when it was sent)."""
         rows = self._rows(
