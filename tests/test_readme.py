@@ -100,3 +100,41 @@ def test_readme_toml_example_is_a_valid_configuration() -> None:
     for block in blocks:
         config = parse_config(block, "README.md")
         assert config.rules
+
+
+def layout_block() -> str:
+    """The code block of the README's "Layout" paragraph (Development)."""
+    start = README.index("Layout (each module's docstring")
+    opening = README.index("```\n", start) + 4
+    return README[opening : README.index("```", opening)]
+
+
+def layout_names(block: str, folder: str) -> set[str]:
+    """Module names (without `.py`) written in the block's lines for `folder`: its own line
+    and the indented lines that follow it, up to the next folder."""
+    lines = block.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.lstrip().startswith(f"{folder}/"))
+    depth = len(lines[first]) - len(lines[first].lstrip())
+    part = [lines[first]]
+    for line in lines[first + 1 :]:
+        if len(line) - len(line.lstrip()) <= depth:
+            break
+        part.append(line)
+    return set(re.findall(r"\b([a-z_]+)(?:\.py)?\b", " ".join(part)))
+
+
+def test_the_layout_paragraph_names_every_module_and_package() -> None:
+    """Every module of watchers/ and bot/ and every subpackage of bot/ appears in the
+    README's layout, under its folder: the paragraph follows the tree."""
+    block = layout_block()
+    assert layout_names(block, "watchers") >= {
+        p.stem for p in (ROOT / "watchers").glob("*.py") if p.stem != "__init__"
+    }
+    flat = {p.stem for p in (ROOT / "bot").glob("*.py")} - {"__init__", "__main__"}
+    assert {name for name in flat if f"{name}.py" not in block} == set()
+    packages = sorted(p.parent for p in (ROOT / "bot").glob("*/__init__.py"))
+    assert packages, "bot/ has no subpackages"
+    for package in packages:
+        modules = {p.stem for p in package.glob("*.py")} - {"__init__"}
+        missing = modules - layout_names(block, package.name)
+        assert missing == set(), f"bot/{package.name}/: {sorted(missing)} not in the layout"
