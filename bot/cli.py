@@ -1,5 +1,6 @@
 """The `vedette` command line (`python -m bot` is the same): run, check, status, healthcheck,
-sources, retry-failed and init; `vedette --help` lists them with the variables and exit codes."""
+sources, test-rule, retry-failed and init; `vedette --help` lists them with the variables and
+exit codes."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from bot.config.validate import load_config, parse_duration
 from bot.init import init_command
 from bot.logs import setup_logging
 from bot.retry import retry_failed_command
+from bot.rulecheck import Request, test_rule_command
 from bot.runner import EXIT_FATAL, EXIT_PENDING, EXIT_SOURCE_FAILED, Runner, RunOptions, run
 from bot.settings import VARIABLES, Settings, SettingsError, load_paths, load_settings
 from bot.sources_report import sources_command
@@ -55,7 +57,7 @@ environment (only `run` reads the token, OpenSky and log level variables):
 exit codes:
   0  ok (healthcheck: healthy)
   {EXIT_FATAL}  failed: unusable database, token rejected, another vedette uses the database,
-     no database (status), unhealthy (healthcheck)
+     no database (status), unhealthy (healthcheck), an expectation failed (test-rule)
   {EXIT_CONFIG}  bad configuration, environment variable or option
   {EXIT_SOURCE_FAILED}  run --once: a source failed (the others were polled); not with --dry-run
   {EXIT_PENDING}  run --once: alerts stay pending (Telegram unreachable); the next run sends them
@@ -66,6 +68,7 @@ examples:
   vedette run --once --dry-run       # try the rules: alerts on stdout, database untouched
   vedette run                        # the service: one per database
   vedette status --db /data/vedette.db
+  vedette test-rule RULE --near      # a rule over the last 30 days of items, near misses too
   vedette status --json | jq '.sources[] | select(.state == "failing") | .id'
 """
 
@@ -122,6 +125,37 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     )
     retry.add_argument("--db", default=settings.db_path, help=db_help)
     retry.add_argument("--rule", metavar="ID", help="only the alerts of this rule")
+    test_rule = commands.add_parser(
+        "test-rule",
+        help="run a keyword rule (or a query) over stored items and feeds; writes nothing",
+    )
+    test_rule.add_argument(
+        "rule_id", nargs="?", metavar="RULE_ID", help="a keyword rule of the configuration"
+    )
+    test_rule.add_argument(
+        "--query", metavar="Q", help="a query instead of a rule (term lists of --config apply)"
+    )
+    test_rule.add_argument("--config", default=settings.config_path, help=config_help)
+    test_rule.add_argument("--db", default=settings.db_path, help=db_help)
+    test_rule.add_argument(
+        "--since", default="30d", metavar="D", help="items first seen within D (default: 30d)"
+    )
+    test_rule.add_argument(
+        "--feed",
+        action="append",
+        default=[],
+        metavar="URL|FILE",
+        help="also a feed, fetched once or read from a file (repeat for more)",
+    )
+    test_rule.add_argument(
+        "--near", action="store_true", help="also list items that miss one branch of an AND"
+    )
+    test_rule.add_argument(
+        "--expect",
+        metavar="FILE",
+        help='JSON lines {"title", "summary", "expect": "match"|"no"}; exit 1 if any fails',
+    )
+    test_rule.add_argument("--json", action="store_true", help="print the report as JSON")
     init = commands.add_parser("init", help="write a commented example rules.toml")
     init.add_argument(
         "path", nargs="?", metavar="PATH", help=f"where (default: {settings.config_path})"
@@ -179,7 +213,32 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_CONFIG if config is None else sources_command(config, args.db)
     if args.command == "retry-failed":
         return retry_failed_command(args.db, args.rule, utcnow())
+    if args.command == "test-rule":
+        return _test_rule(args)
     return _run(args)
+
+
+def _test_rule(args: argparse.Namespace) -> int:
+    try:
+        since = parse_duration(args.since)
+    except ValueError as exc:
+        print(f"vedette: --since: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    config = _load(args.config)
+    if config is None:
+        return EXIT_CONFIG
+    request = Request(
+        rule_id=args.rule_id,
+        query=args.query,
+        db=args.db,
+        since=since,
+        since_text=args.since,
+        feeds=tuple(args.feed),
+        near=args.near,
+        expect=args.expect,
+        as_json=args.json,
+    )
+    return test_rule_command(config, request, utcnow())
 
 
 def _status(db_path: str, *, as_json: bool = False) -> int:

@@ -30,7 +30,7 @@ from bot.words import plural
 from watchers.clock import Clock
 from watchers.errors import RateLimited, WatcherError
 from watchers.http import FetchLimits, Validators
-from watchers.items import NewsItem, fingerprint
+from watchers.items import NewsItem, fingerprint, item_text
 from watchers.rss import FeedReader, PollResult
 
 log = logging.getLogger(__name__)
@@ -40,11 +40,6 @@ def describe(hit: TermHit) -> str:
     """A matched term for the alert: `хафтар* → хафтаром`, or just the term."""
     forms = [f for f in hit.forms if f != hit.term.strip('"')]
     return f"{hit.term} → {', '.join(forms)}" if forms else hit.term
-
-
-def item_text(item: NewsItem) -> str:
-    """What keyword rules are matched against: title, summary and content."""
-    return f"{item.title}\n{item.summary}\n{item.content}"
 
 
 def alerts_for(
@@ -234,6 +229,7 @@ class NewsPoller:
             items=new_items,
             alerts=alerts,
             present=[item.key for item in items],
+            edited=edited,
             fingerprints=prints,
             quiet=quiet,
             seed=state.seeded or bool(items),

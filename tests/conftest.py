@@ -10,6 +10,7 @@ from tests.fakes.adsb_api import adsb_api  # noqa: F401
 from tests.fakes.feed_server import feed_server  # noqa: F401
 from tests.fakes.opensky_api import opensky_api  # noqa: F401
 from tests.fakes.telegram_api import telegram_api  # noqa: F401
+from tests.helpers import REPORT_LINES
 
 
 @pytest.fixture
@@ -18,3 +19,14 @@ def store(tmp_path: Path) -> Iterator[Store]:
     opened = Store.open(tmp_path / "vedette.db")
     yield opened
     opened.close()
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """Print the figures tests reported (the labelled headlines' recall and precision)."""
+    lines = config.stash.get(REPORT_LINES, [])
+    if lines:
+        terminalreporter.section("figures")
+        for line in lines:
+            terminalreporter.write_line(line)

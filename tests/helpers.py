@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from telegram.ext import Application
 
 from bot.config.types import Config
@@ -239,3 +240,8 @@ def outbox_rows(store: Store, state: str | None = None) -> list[dict[str, Any]]:
     """The outbox rows as dicts, oldest first (all of them, or those in `state`)."""
     where = "state = ?" if state else None
     return list(store.db.table("outbox").rows_where(where, [state] if state else [], order_by="id"))
+
+
+# Lines a test wants shown at the end of the run (its figures): `pytest_terminal_summary` in
+# conftest.py prints them, whatever the verbosity.
+REPORT_LINES = pytest.StashKey[list[str]]()

@@ -26,9 +26,14 @@ class NewsItem:
     published: datetime | None
 
 
+def item_text(item: NewsItem) -> str:
+    """What keyword rules are matched against: title, summary and content (the store keeps
+    it for `vedette test-rule`)."""
+    return f"{item.title}\n{item.summary}\n{item.content}"
+
+
 def fingerprint(item: NewsItem) -> str:
-    """A digest of what rules match in an item (title, summary and content, as plain text
-    with whitespace collapsed): it changes when the item is edited in a way a rule could
-    see, and stays when only its link, date or markup change."""
-    text = f"{item.title}\n{item.summary}\n{item.content}"
+    """A digest of what rules match in an item (`item_text`): it changes when the item is
+    edited in a way a rule could see, and stays when only its link, date or markup change."""
+    text = item_text(item)
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()

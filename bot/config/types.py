@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bot.query.parse import Query
+from bot.query.parse import Query, TermLists
 from watchers.opensky import OPENSKY_API_URL
 from watchers.opensky_auth import OPENSKY_AUTH_URL
 
@@ -13,7 +13,7 @@ TELEGRAM_API_URL = "https://api.telegram.org"
 
 # Every key the file may hold, by table and kind; the README documents each (a test checks).
 TABLE_KEYS: dict[str, frozenset[str]] = {
-    "": frozenset({"telegram", "channels", "storage", "sources", "rules"}),
+    "": frozenset({"telegram", "channels", "storage", "sources", "rules", "terms"}),
     "telegram": frozenset({"api_url", "admins"}),
     "storage": frozenset({"retention", "prune_every"}),
     "channels": frozenset({"chat_id"}),
@@ -190,6 +190,9 @@ class Config:
     rules: tuple[Rule, ...]
     warnings: tuple[str, ...] = field(default=())
     storage: StorageSettings = field(default_factory=StorageSettings)
+    # `[terms]`: list name -> its forms as written, in file order; `@name` in queries. A
+    # `TermLists`: pass it to `parse_query(text, terms=config.terms)`, each list parsed once.
+    terms: Mapping[str, tuple[str, ...]] = field(default_factory=TermLists)
 
     @property
     def news_sources(self) -> tuple[RssSource, ...]:

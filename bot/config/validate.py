@@ -35,7 +35,7 @@ from bot.config.types import (
     StorageSettings,
     TelegramSettings,
 )
-from bot.query.parse import Query, QueryError, parse_query
+from bot.query.parse import LIST_NAME, ListProblem, Query, QueryError, TermLists, parse_query
 from watchers.feeds import normalise_link
 
 __all__ = ["load_config", "parse_config", "parse_duration"]
@@ -63,6 +63,8 @@ LONG_INTERVALS = {
     ),
 }
 BOM = "\ufeff"
+# `@name` in a query or a form, found without parsing (to tell which lists are used).
+_LIST_REFERENCE = re.compile(r"(?<![^\s(])@([a-z0-9_-]+)")
 
 
 def parse_duration(text: str) -> float:
@@ -150,6 +152,8 @@ class _Validator(FlightChecks):
         self.warnings: list[str] = []
         # Source ids and kinds, even of entries with other errors.
         self.declared_sources: dict[str, str] = {}
+        self.term_lists = TermLists()
+        self.used_lists: set[str] = set()  # named by a query, even one with other errors
 
     def problem(self, path: KeyPath, where: str, what: str) -> None:
         self.problems.append(Problem(self.name, line_of(self.lines, path), where, what))
@@ -164,7 +168,9 @@ class _Validator(FlightChecks):
         channels = self.channels(data.get("channels", {}))
         storage = self.storage(data.get("storage", {}))
         sources = self.sources(data.get("sources", []))
+        self.term_lists = self.terms(data.get("terms", {}))
         rules = self.rules(data.get("rules", []), channels)
+        self.unused_lists()
         if not sources and not self.problems:  # an empty file, or the wrong one
             self.problems.append(
                 Problem(
@@ -190,7 +196,72 @@ class _Validator(FlightChecks):
             tuple(rules),
             tuple(self.warnings),
             storage,
+            self.term_lists,
         )
+
+    def terms(self, value: Any) -> TermLists:
+        """`[terms]`: name = ["form", …]; every problem of a list at its line."""
+        table = self.expect_table(value, ("terms",), "terms")
+        lists: dict[str, list[str]] = {}
+        for name, forms in (table or {}).items():
+            path: KeyPath = ("terms", name)
+            where = f"terms.{name}"
+            if not LIST_NAME.fullmatch(name):
+                self.problem(path, where, "list names use only a-z, 0-9, _ and -")
+                continue
+            if not isinstance(forms, list):
+                self.problem(path, where, f"must be a list of strings, not {_type_name(forms)}")
+                continue
+            lists[name] = []
+            for form in forms:
+                if isinstance(form, str):
+                    lists[name].append(form)
+                else:
+                    what = f"forms are strings, not {_type_name(form)} {form!r}"
+                    self.problem(path, where, what)
+        term_lists = TermLists(lists)
+        for found in term_lists.problems:
+            line = self.list_line(term_lists, found)
+            self.problems.append(Problem(self.name, line, f"terms.{found.name}", found.message))
+        for found in term_lists.notes:
+            line = self.list_line(term_lists, found)
+            self.warnings.append(f"{self.name}:{line}: terms.{found.name}: {found.message}")
+        return term_lists
+
+    def list_line(self, term_lists: TermLists, found: ListProblem) -> int:
+        """The line of a term list's problem: its form's, else the list's."""
+        line = line_of(self.lines, ("terms", found.name))
+        if found.form is None:
+            return line
+        return self.form_line(line, term_lists[found.name][found.form])
+
+    def form_line(self, line: int, form: str) -> int:
+        """The line of a form in the array that starts on `line` (that line when unsure)."""
+        for number in range(line, min(line + 10_000, len(self.text_lines) + 1)):
+            text = self.text_lines[number - 1]
+            if f'"{form}"' in text or f"'{form}'" in text:
+                return number
+            if number > line and ("=" in text.split("#", 1)[0] or text.lstrip()[:1] == "["):
+                break  # the next key or table: the array has ended
+        return line
+
+    def unused_lists(self) -> None:
+        """Every list no query uses, directly or through other lists, is a problem."""
+        used, todo = set(), list(self.used_lists)
+        while todo:
+            name = todo.pop()
+            if name in used or name not in self.term_lists:
+                continue
+            used.add(name)
+            for form in self.term_lists[name]:
+                todo.extend(_LIST_REFERENCE.findall(form))
+        for name in self.term_lists:
+            if name not in used:
+                self.problem(
+                    ("terms", name),
+                    f"terms.{name}",
+                    f"unused: no query uses @{name}; use it in a rule's query or remove it",
+                )
 
     def storage(self, value: Any) -> StorageSettings:
         table = self.expect_table(value, ("storage",), "storage")
@@ -468,8 +539,9 @@ class _Validator(FlightChecks):
         if not isinstance(value, str):
             self.problem(path, where, "query is missing" if value is None else "must be a string")
             return None
+        self.used_lists.update(_LIST_REFERENCE.findall(value))
         try:
-            query = parse_query(value)
+            query = parse_query(value, self.term_lists)
         except QueryError as exc:
             line, column = self.query_position(path, value, exc.column)
             self.problems.append(Problem(self.name, line, where, f"column {column}: {exc.message}"))

@@ -5,12 +5,20 @@ Terms are words (`minsk`), prefixes (`minsk*`, at least 3 letters before the sta
 case only) and parentheses; adjacent terms mean AND; NOT binds tighter than AND, AND tighter
 than OR. Term words are normalised like the text they match (`bot.query.textnorm`). Every
 query needs at least one term that must be present: `NOT x` alone is rejected. Parentheses and
-NOT nest at most `MAX_DEPTH` levels. Punctuation in a term other than an apostrophe or hyphen
-inside a word is dropped (`c++` is `c`); `Query.punctuation_notes` says which terms have some.
+NOT nest at most `MAX_DEPTH` levels; a query is at most `MAX_QUERY_LENGTH` characters long.
+Punctuation in a term other than an apostrophe or hyphen inside a word is dropped (`c++` is
+`c`); `Query.punctuation_notes` says which terms have some.
+
+Named term lists (`[terms]`, `TermLists`): `@name` stands for `(form1 OR form2 …)`, each form
+one term as written in a query or `@other`. A list is parsed once, nested lists inlined, into
+one `Or` node named after it, shared by every query that uses it (so that the matcher compiles
+it once).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot.query.textnorm import joins_words, normalise, words
@@ -20,6 +28,13 @@ MIN_STEM = 3
 # recurse once per level, and a few hundred levels would exhaust Python's stack. With this
 # limit every accepted query is at most about 2 × MAX_DEPTH levels deep, far below it.
 MAX_DEPTH = 50
+# Longer queries (and term list forms) are rejected: put long lists of terms in `[terms]`.
+MAX_QUERY_LENGTH = 10_000
+LIST_NAME = re.compile(r"[a-z0-9_-]+")
+# Term lists inline the lists they use: all together copy at most this many terms, or a
+# short file (10,000 lists that each use one 10,000-form list) could ask for 100 million.
+MAX_INLINED_TERMS = 1_000_000
+_TOO_LARGE = f"the term lists are too large (more than {MAX_INLINED_TERMS:,} nested terms)"
 _OPERATORS = frozenset({"AND", "OR", "NOT"})
 _TYPOGRAPHIC_QUOTES = "“”„«»"
 
@@ -64,9 +79,11 @@ class And:
 
 @dataclass(frozen=True, slots=True)
 class Or:
-    """Any operand (two or more)."""
+    """Any operand (two or more); or, when `name` is set, the term list `@name`: its terms
+    (one or more), nested lists inlined, the same node in every query that uses the list."""
 
     operands: tuple[Node, ...]
+    name: str = ""
 
 
 Node = Term | Not | And | Or
@@ -101,7 +118,7 @@ class Query:
         says. Apostrophes and hyphens inside words (`libya's`, `al-qaeda`) are not noted:
         text is split at them too, so they match as written."""
         notes: dict[str, tuple[int, str]] = {}
-        for term, _ in _occurrences(self.root):
+        for term in _written_terms(self.root):
             if term.text not in notes and _ignores_punctuation(term.text):
                 shown = " ".join(term.words)
                 notes[term.text] = (
@@ -109,6 +126,10 @@ class Query:
                     f"term '{term.text}' is matched as '{shown}': punctuation is ignored",
                 )
         return tuple(notes.values())
+
+    def lists(self) -> tuple[str, ...]:
+        """The names of the term lists the query uses (`@name`), in query order."""
+        return tuple(dict.fromkeys(_list_names(self.root)))
 
     def anchor_terms(self) -> tuple[Term, ...]:
         """Terms of which at least one is present in every text the query matches.
@@ -124,7 +145,7 @@ def _anchors(node: Node) -> tuple[Term, ...]:
     if isinstance(node, Or):  # every operand needs a term, or the query would be rejected
         return tuple({t.words: t for c in node.operands for t in _anchors(c)}.values())
     if isinstance(node, And):
-        needy = (c for c in node.operands if not _matches_without_terms(c))
+        needy = (c for c in node.operands if not matches_without_terms(c))
         return min((_anchors(c) for c in needy), key=len)
     # NOT: a text with none of the terms that count positively here cannot make it true.
     return tuple({t.words: t for t, positive in _occurrences(node) if positive}.values())
@@ -148,6 +169,27 @@ def _ignores_punctuation(text: str) -> bool:
     return False
 
 
+def _written_terms(node: Node) -> Iterator[Term]:
+    """The terms written in the query itself (not those of its term lists), in query order."""
+    if isinstance(node, Term):
+        yield node
+    elif isinstance(node, Not):
+        yield from _written_terms(node.operand)
+    elif not (isinstance(node, Or) and node.name):
+        for child in node.operands:
+            yield from _written_terms(child)
+
+
+def _list_names(node: Node) -> Iterator[str]:
+    if isinstance(node, Not):
+        yield from _list_names(node.operand)
+    elif isinstance(node, Or) and node.name:
+        yield node.name
+    elif not isinstance(node, Term):
+        for child in node.operands:
+            yield from _list_names(child)
+
+
 def _occurrences(node: Node, positive: bool = True) -> list[tuple[Term, bool]]:
     """Every term occurrence in query order, with its polarity (False under an odd NOT count)."""
     if isinstance(node, Term):
@@ -162,23 +204,37 @@ def _occurrences(node: Node, positive: bool = True) -> list[tuple[Term, bool]]:
 
 @dataclass(frozen=True, slots=True)
 class _Token:
-    kind: str  # "(", ")", "AND", "OR", "NOT" or "TERM"
+    kind: str  # "(", ")", "AND", "OR", "NOT", "TERM" or "LIST" (`@name`)
     column: int
     term: Term | None = None
+    name: str = ""  # of a LIST
 
 
-def parse_query(text: str) -> Query:
-    """Parse a query; raise `QueryError` naming the column of the first problem."""
+def parse_query(text: str, terms: Mapping[str, Sequence[str]] | None = None) -> Query:
+    """Parse a query; raise `QueryError` naming the column of the first problem.
+
+    `terms` maps list names to their forms (`[terms]` of rules.toml): `@name` in the query
+    stands for `(form1 OR form2 …)`. Pass the same `TermLists` to every call (as
+    `Config.terms` is) so that each list is parsed once and shared; any other mapping is
+    parsed on each call."""
+    if len(text) > MAX_QUERY_LENGTH:
+        raise QueryError(
+            f"the query is {len(text):,} characters long, more than {MAX_QUERY_LENGTH:,};"
+            " put long lists of terms in [terms] and use them as @name",
+            MAX_QUERY_LENGTH + 1,
+        )
     tokens = _lex(text)
     if not tokens:
         raise QueryError("the query is empty", 1)
-    parser = _Parser(tokens)
+    lists = terms if isinstance(terms, TermLists) or terms is None else TermLists(terms)
+    parser = _Parser(tokens, lists)
     root = parser.parse_or(after=None)
     if parser.pos != len(tokens):  # pragma: no cover - balanced parentheses make this unreachable
         raise QueryError("unexpected text", tokens[parser.pos].column)
-    if _matches_without_terms(root):
+    if matches_without_terms(root):
         culprit = _find_culprit(root)
-        lacking = ", ".join(t.text for t, _ in _occurrences(culprit))
+        written = [t.text for t in _written_terms(culprit)]
+        lacking = ", ".join(dict.fromkeys([*written, *(f"@{n}" for n in _list_names(culprit))]))
         raise QueryError(
             f"this query matches every item that lacks {lacking}; a query needs a term that"
             " must be present, as in: minsk NOT football",
@@ -218,7 +274,8 @@ def _lex(text: str) -> list[_Token]:
             end = i
             while end < n and not text[end].isspace() and text[end] not in '()"':
                 end += 1
-            tokens.append(_bare(text[i:end], column))
+            chunk = text[i:end]
+            tokens.append(_list_token(chunk, column) if ch == "@" else _bare(chunk, column))
             i = end
     if open_parens:
         raise QueryError("this '(' is never closed", open_parens[-1])
@@ -239,6 +296,18 @@ def _split(text: str, start: int, end: int) -> list[tuple[str, int]]:
         pieces.append((text[i:j], i + 1))
         i = j
     return pieces
+
+
+def _list_token(chunk: str, column: int) -> _Token:
+    """`@name`: a term list."""
+    name = chunk[1:]
+    if not LIST_NAME.fullmatch(name):
+        raise QueryError(
+            f"'{chunk}' is not a term list name: write @ and the name of a [terms] list"
+            ' (a-z, 0-9, _ and -), or "…" around a word that starts with @',
+            column,
+        )
+    return _Token("LIST", column, name=name)
 
 
 def _bare(chunk: str, column: int) -> _Token:
@@ -294,8 +363,9 @@ class _Parser:
     """Recursive descent: or := and (OR and)*; and := unary ([AND] unary)*; unary := NOT unary
     | '(' or ')' | TERM."""
 
-    def __init__(self, tokens: list[_Token]) -> None:
+    def __init__(self, tokens: list[_Token], lists: TermLists | None) -> None:
         self.tokens = tokens
+        self.lists = lists
         self.pos = 0
         self.depth = 0  # parentheses and NOTs open around the current position
 
@@ -327,6 +397,8 @@ class _Parser:
         if token.kind == "TERM":
             assert token.term is not None  # noqa: S101 - TERM tokens always carry a term
             return token.term
+        if token.kind == "LIST":
+            return _resolve(self.lists, token.name, token.column)
         self.depth += 1
         if self.depth > MAX_DEPTH:
             if token.kind == "(":
@@ -346,7 +418,10 @@ class _Parser:
 def _flatten(kind: type[And] | type[Or], parts: list[Node]) -> tuple[Node, ...]:
     out: list[Node] = []
     for part in parts:
-        out.extend(part.operands if isinstance(part, kind) else (part,))
+        if isinstance(part, kind) and not (isinstance(part, Or) and part.name):
+            out.extend(part.operands)
+        else:
+            out.append(part)
     return tuple(out)
 
 
@@ -363,20 +438,214 @@ def _missing_term(after: _Token | None, found: _Token | None) -> QueryError:
     return QueryError(f"'{after.kind}' needs a term after it, not '{found.kind}'", found.column)
 
 
-def _matches_without_terms(node: Node) -> bool:
-    """The query's value for a text that contains none of its terms."""
-    if isinstance(node, Term):
-        return False
+def matches_without_terms(node: Node) -> bool:
+    """The value of a query (or part of one) for a text that contains none of its terms."""
+    if isinstance(node, Term) or (isinstance(node, Or) and node.name):
+        return False  # a term list holds terms only
     if isinstance(node, Not):
-        return not _matches_without_terms(node.operand)
+        return not matches_without_terms(node.operand)
     if isinstance(node, And):
-        return all(_matches_without_terms(child) for child in node.operands)
-    return any(_matches_without_terms(child) for child in node.operands)
+        return all(matches_without_terms(child) for child in node.operands)
+    return any(matches_without_terms(child) for child in node.operands)
 
 
 def _find_culprit(node: Node) -> Not:
     """The NOT that makes a query match a text without any of its terms."""
     while not isinstance(node, Not):
         assert not isinstance(node, Term)  # noqa: S101 - a bare term is never true without terms
-        node = next(c for c in node.operands if _matches_without_terms(c))
+        node = next(c for c in node.operands if matches_without_terms(c))
     return node
+
+
+# --- term lists ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ListProblem:
+    """Something wrong with the term list `name`; `form` is the index of the form at fault,
+    None when it is the list as a whole."""
+
+    name: str
+    form: int | None
+    message: str
+
+
+class TermLists(Mapping[str, tuple[str, ...]]):
+    """Named term lists (`[terms]` of rules.toml): name -> its forms as written, in order.
+
+    Every list is parsed when the mapping is built, nested lists inlined, into one `Or`
+    node named after it; `parse_query` puts that node wherever a query says `@name`.
+    `problems` says what is wrong: a form that is not one term, an unknown list, an empty
+    list, a list that refers to itself. Using a list with a problem (or a list that uses one)
+    is a `QueryError`. `notes` are the forms whose punctuation matching ignores (see
+    `Query.punctuation_notes`)."""
+
+    __slots__ = ("_forms", "_nodes", "notes", "problems")
+
+    def __init__(self, lists: Mapping[str, Sequence[str]] | None = None) -> None:
+        self._forms = {name: tuple(forms) for name, forms in (lists or {}).items()}
+        nodes, problems, notes = _expand(self._forms)
+        self._nodes: dict[str, Or | str] = nodes  # a list's node, or why it cannot be used
+        self.problems: tuple[ListProblem, ...] = problems
+        self.notes: tuple[ListProblem, ...] = notes
+
+    def __getitem__(self, name: str) -> tuple[str, ...]:
+        return self._forms[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._forms)
+
+    def __len__(self) -> int:
+        return len(self._forms)
+
+    def __repr__(self) -> str:
+        return f"TermLists({self._forms!r})"
+
+    def node(self, name: str) -> Or | str:
+        """The list's node, or why it cannot be used; KeyError for an unknown name."""
+        return self._nodes[name]
+
+
+def _resolve(lists: TermLists | None, name: str, column: int) -> Or:
+    """The node of `@name` in a query."""
+    if lists is None or name not in lists:
+        raise QueryError(f"unknown term list @{name}{_known(lists)}", column)
+    node = lists.node(name)
+    if isinstance(node, str):
+        raise QueryError(f"the term list @{name} cannot be used: {node}", column)
+    return node
+
+
+def _known(lists: Mapping[str, object] | None, shown: int = 10) -> str:
+    """` (known: @a, @b)`, for an error about an unknown list."""
+    if not lists:
+        return " (there is no [terms] table)"
+    names = [f"@{name}" for name in list(lists)[:shown]]
+    more = ", …" if len(lists) > shown else ""
+    return f" (known: {', '.join(names)}{more})"
+
+
+def _parse_form(form: str) -> Term | str:
+    """One form of a term list: a term, or the name of another list."""
+    if len(form) > MAX_QUERY_LENGTH:
+        raise QueryError(
+            f"a form is at most {MAX_QUERY_LENGTH:,} characters long", MAX_QUERY_LENGTH + 1
+        )
+    tokens = _lex(form)
+    if not tokens:
+        raise QueryError("the form is empty", 1)
+    if len(tokens) == 1 and tokens[0].term is not None:
+        return tokens[0].term
+    if len(tokens) == 1 and tokens[0].kind == "LIST":
+        return tokens[0].name
+    raise QueryError(
+        'a form is one term: a word, a stem*, a "quoted phrase" or @list; write each term as'
+        " a form of its own",
+        tokens[min(1, len(tokens) - 1)].column,
+    )
+
+
+def _expand(
+    lists: Mapping[str, tuple[str, ...]],
+) -> tuple[dict[str, Or | str], tuple[ListProblem, ...], tuple[ListProblem, ...]]:
+    """Each list's node (or why it cannot be used), the problems of the lists and notes on
+    forms whose punctuation is ignored.
+
+    One depth-first walk over the references between lists, without recursion: a reference
+    back to a list on the current path is a cycle; a list is built once every list it
+    uses is, by inlining their terms (the first of equal terms wins)."""
+    problems: list[ListProblem] = []
+    notes: list[ListProblem] = []
+    items: dict[str, list[Term | str]] = {}  # terms and names of used lists, in order
+    broken: dict[str, str] = {}  # list -> why it cannot be used
+    for name, forms in lists.items():
+        items[name] = []
+        if not forms:
+            problems.append(ListProblem(name, None, "the list is empty: give it at least one form"))
+            broken[name] = "it is empty"
+        for index, form in enumerate(forms):
+            try:
+                item = _parse_form(form)
+            except QueryError as exc:
+                problems.append(ListProblem(name, index, f"form {form!r}: {exc}"))
+                broken.setdefault(name, f"its form {form!r} is not one term")
+                continue
+            if isinstance(item, Term) and _ignores_punctuation(item.text):
+                shown = " ".join(item.words)
+                message = f"term '{item.text}' is matched as '{shown}': punctuation is ignored"
+                notes.append(ListProblem(name, index, message))
+            elif isinstance(item, str) and item not in lists:
+                message = f"form {form!r}: unknown term list @{item}{_known(lists)}"
+                problems.append(ListProblem(name, index, message))
+                broken.setdefault(name, f"it uses @{item}, which does not exist")
+                continue
+            items[name].append(item)
+    nodes: dict[str, Or | str] = {}
+    budget = [MAX_INLINED_TERMS]  # terms of used lists that may still be inlined
+    too_large = False
+    state: dict[str, bool] = {}  # True while on the path, False once built
+    for root in lists:
+        if root in state:
+            continue
+        path = [root]
+        state[root] = True
+        stack = [iter(items[root])]
+        while stack:
+            for item in stack[-1]:
+                if isinstance(item, Term):
+                    continue
+                if state.get(item) is True:
+                    cycle = [*path[path.index(item) :], item]
+                    shown = " → ".join(cycle)
+                    problems.append(ListProblem(item, None, f"refers to itself: {shown}"))
+                    for member in cycle:
+                        broken.setdefault(member, f"it refers to itself: {shown}")
+                elif item not in state:
+                    state[item] = True
+                    path.append(item)
+                    stack.append(iter(items[item]))
+                    break
+            else:
+                stack.pop()
+                done = path.pop()
+                state[done] = False
+                node = nodes[done] = _build(done, items[done], nodes, broken, budget)
+                if node == _TOO_LARGE:
+                    broken[done] = node
+                    if not too_large:  # reported once, at the first list that does not fit
+                        too_large = True
+                        message = (
+                            f"the term lists are too large: together they include more than"
+                            f" {MAX_INLINED_TERMS:,} terms of other lists; use fewer nested lists"
+                        )
+                        problems.append(ListProblem(done, None, message))
+    return nodes, tuple(problems), tuple(notes)
+
+
+def _build(
+    name: str,
+    items: list[Term | str],
+    nodes: dict[str, Or | str],
+    broken: dict[str, str],
+    budget: list[int],
+) -> Or | str:
+    """The node of a list whose used lists are built, or why it cannot be used; the terms it
+    copies from them are taken from `budget` (`_TOO_LARGE` when they do not fit)."""
+    if name in broken:
+        return broken[name]
+    terms: dict[tuple[str, ...], Term] = {}
+    for item in items:
+        if isinstance(item, Term):
+            terms.setdefault(item.words, item)
+            continue
+        used = nodes[item]
+        if isinstance(used, str):  # the cause, when that list has it itself (not nested)
+            cause = f" ({broken[item]})" if item in broken else ""
+            return f"it uses @{item}, which cannot be used{cause}"
+        if len(used.operands) > budget[0]:
+            return _TOO_LARGE
+        budget[0] -= len(used.operands)
+        for term in used.operands:
+            assert isinstance(term, Term)  # noqa: S101 - a list's node holds terms only
+            terms.setdefault(term.words, term)
+    return Or(tuple(terms.values()), name)

@@ -249,3 +249,13 @@ def m007_delivery_admin(db: Database) -> None:
         )
         """
     )
+
+
+@migrations()
+def m008_item_text(db: Database) -> None:
+    """What the keyword rules read in each seen item (title, summary and content, as
+    `watchers.items.item_text` joins them) and its publication date, so `vedette test-rule` can
+    match history again; pruned with the item. Rows from before have neither."""
+    db.execute("ALTER TABLE seen_items ADD COLUMN text TEXT")
+    db.execute("ALTER TABLE seen_items ADD COLUMN published_at TEXT")
+    db.execute("CREATE INDEX seen_items_first_seen ON seen_items (first_seen_at)")

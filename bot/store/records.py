@@ -37,6 +37,20 @@ class SeenItem:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredItem:
+    """A seen item as `vedette test-rule` reads it back: `text` is what the keyword rules
+    read in it; times are `iso` strings (`published_at` None when the feed gave none)."""
+
+    source_id: str
+    item_key: str
+    title: str
+    link: str
+    text: str
+    published_at: str | None
+    first_seen_at: str
+
+
+@dataclass(frozen=True, slots=True)
 class SourceHealth:
     """A `sources` row, for `/status`."""
 

@@ -5,8 +5,9 @@ A mixin of `bot.store.Store` (see `bot.store.base` for the connection and transa
 - **Poll state**: a source's HTTP validators, whether it is seeded (its first poll records
   silently), its failures; `record_success` writes a poll's new items, their (rule, item)
   matches and the alerts they enqueue (`bot.store.outbox.enqueue`) in one transaction.
-- **Seen items**: one row per (source, item key), with the item's fingerprint and the rules
-  it matched while its source was recording silently.
+- **Seen items**: one row per (source, item key), with the item's fingerprint, the rules
+  it matched while its source was recording silently, and what the rules read in it (its
+  text and date, which `vedette test-rule` matches again: `stored_items`).
 - **Paused sources** (`/pause SOURCE`): a row in `paused_sources`; the runner skips the
   source's polls while it is there (checked each cycle), across restarts, until `/resume`.
 """
@@ -20,10 +21,10 @@ from typing import TYPE_CHECKING
 
 from bot.store.base import placeholders
 from bot.store.outbox import enqueue
-from bot.store.records import NewAlert, SeenItem, SourceHealth, SourceState
+from bot.store.records import NewAlert, SeenItem, SourceHealth, SourceState, StoredItem
 from bot.timeutil import from_iso, iso
 from watchers.http import Validators
-from watchers.items import NewsItem
+from watchers.items import NewsItem, item_text
 
 if TYPE_CHECKING:
     from bot.store.base import StoreBase
@@ -98,6 +99,7 @@ class SourceRecords(StoreBase):
         alerts: Sequence[NewAlert] = (),
         new_flights: int = 0,
         present: Sequence[str] = (),
+        edited: Sequence[NewsItem] = (),
         fingerprints: Mapping[str, str] | None = None,
         quiet: Mapping[str, Collection[str]] | None = None,
         seed: bool = True,
@@ -108,6 +110,7 @@ class SourceRecords(StoreBase):
 
         `present` are the keys of every item the feed listed (their last-seen time is
         refreshed, so pruning spares them, and their fingerprint set from `fingerprints`);
+        `edited` are known items whose text changed (their stored text and date follow);
         `quiet` maps item keys to every rule they matched while recording silently;
         `new_flights` (flight sources) adds to the source's count of things seen. `seed`
         marks the source seeded (a source never becomes unseeded); `url`, when given, is
@@ -126,7 +129,8 @@ class SourceRecords(StoreBase):
             for item in items:
                 cursor = conn.execute(
                     "INSERT OR IGNORE INTO seen_items (source_id, item_key, first_seen_at, "
-                    "last_seen_at, title, link, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "last_seen_at, title, link, fingerprint, text, published_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         source_id,
                         item.key,
@@ -135,9 +139,15 @@ class SourceRecords(StoreBase):
                         item.title[:300],
                         item.link,
                         prints.get(item.key),
+                        *_item_text(item),
                     ),
                 )
                 new_items += cursor.rowcount
+            conn.executemany(
+                "UPDATE seen_items SET text = ?, published_at = ? "
+                "WHERE source_id = ? AND item_key = ?",
+                [(*_item_text(item), source_id, item.key) for item in edited],
+            )
             conn.executemany(
                 "UPDATE seen_items SET last_seen_at = ?, fingerprint = COALESCE(?, fingerprint) "
                 "WHERE source_id = ? AND item_key = ?",
@@ -208,6 +218,47 @@ class SourceRecords(StoreBase):
         )
         return [SourceHealth(**row) for row in rows]
 
+    def stored_texts(
+        self, since: datetime, *, sources: Collection[str] | None = None
+    ) -> list[tuple[int, str]]:
+        """(row id, text) of the seen items first seen at or after `since` that have their
+        text stored (items recorded before 0.2 have none): of `sources` only, when given.
+        `vedette test-rule` matches these, then reads whole only the rows it needs
+        (`stored_rows`): a month of items is read to keep a few."""
+        where = "first_seen_at >= ? AND text IS NOT NULL"
+        params: tuple[str, ...] = (iso(since),)
+        if sources is not None:
+            chosen = tuple(dict.fromkeys(sources))
+            where += f" AND source_id IN ({placeholders(len(chosen))})"
+            params += chosen
+        cursor = self.db.conn.cursor()
+        cursor.row_factory = None  # plain tuples: 100,000 rows
+        cursor.execute(f"SELECT rowid, text FROM seen_items WHERE {where}", params)
+        return cursor.fetchall()
+
+    def stored_rows(self, rowids: Collection[int]) -> dict[int, StoredItem]:
+        """The seen items with these row ids (`stored_texts`), by row id."""
+        columns = "rowid, source_id, item_key, title, link, text, published_at, first_seen_at"
+        cursor = self.db.conn.cursor()
+        cursor.row_factory = None
+        found: dict[int, StoredItem] = {}
+        wanted = list(rowids)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            cursor.execute(
+                f"SELECT {columns} FROM seen_items WHERE rowid IN ({placeholders(len(chunk))})",
+                chunk,
+            )
+            found.update((rowid, StoredItem(*row)) for rowid, *row in cursor)
+        return found
+
+    def stored_items(
+        self, since: datetime, *, sources: Collection[str] | None = None
+    ) -> list[StoredItem]:
+        """Every seen item `stored_texts` lists, whole, oldest first."""
+        rows = self.stored_rows([rowid for rowid, _ in self.stored_texts(since, sources=sources)])
+        return sorted(rows.values(), key=lambda item: item.first_seen_at)
+
     # -- paused sources -------------------------------------------------------------------
 
     def pause_source(self, source_id: str, by: int | None, now: datetime) -> bool:
@@ -244,3 +295,9 @@ class SourceRecords(StoreBase):
         except sqlite3.Error:
             return False
         return row is not None
+
+
+def _item_text(item: NewsItem) -> tuple[str, str | None]:
+    """The text the keyword rules read in `item` (`watchers.items.item_text`) and its
+    publication date, as stored for `vedette test-rule`."""
+    return item_text(item), iso(item.published) if item.published else None

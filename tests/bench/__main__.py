@@ -1,4 +1,5 @@
-"""Every benchmark, or the ones named: `python -m tests.bench [poll rules dispatch routes memory]`.
+"""Every benchmark, or the ones named: `python -m tests.bench [poll rules dispatch routes
+test_rule memory]`.
 
 Each prints its own table (figures are medians of several runs, with the target beside
 them), then a summary of all of them. `--runs N` overrides each benchmark's number of runs.
@@ -12,7 +13,14 @@ import sys
 import time
 from collections.abc import Callable
 
-from tests.bench import bench_dispatch, bench_memory, bench_poll, bench_routes, bench_rules
+from tests.bench import (
+    bench_dispatch,
+    bench_memory,
+    bench_poll,
+    bench_routes,
+    bench_rules,
+    bench_test_rule,
+)
 from tests.bench.report import Row, all_met
 
 Bench = Callable[[int | None], list[Row]]
@@ -22,6 +30,7 @@ BENCHMARKS: dict[str, tuple[str, Bench]] = {
     "rules": ("rule engine", lambda runs: bench_rules.run(runs or 5)),
     "dispatch": ("dispatcher", lambda runs: bench_dispatch.run(runs or 5)),
     "routes": ("route counting", lambda runs: bench_routes.run(runs or 5)),
+    "test_rule": ("test-rule", lambda runs: bench_test_rule.run(runs or 3)),
     "memory": ("memory", lambda runs: bench_memory.run()),
 }
 

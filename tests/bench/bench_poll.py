@@ -113,7 +113,8 @@ class FeedHost(JsonLinesChild):
 
 
 def config_text(port: int, feeds: int) -> str:
-    """rules.toml for the benchmark: `feeds` loopback sources and the shipped keyword rules."""
+    """rules.toml for the benchmark: `feeds` loopback sources and the shipped keyword rules
+    (with the term lists they use)."""
     shipped = load_config(ROOT / "rules.toml")
     sources = "".join(
         f'[[sources]]\nid = "feed-{n}"\nkind = "rss"\n'
@@ -125,7 +126,11 @@ def config_text(port: int, feeds: int) -> str:
         f"query = '''{rule.query_text}'''\n\n"
         for rule in shipped.keyword_rules
     )
-    return f"[channels.main]\nchat_id = -1001234567890\n\n{sources}{rules}"
+    terms = "[terms]\n" + "".join(
+        f"{name} = [{', '.join(json.dumps(form, ensure_ascii=False) for form in forms)}]\n"
+        for name, forms in shipped.terms.items()
+    )
+    return f"[channels.main]\nchat_id = -1001234567890\n\n{sources}{rules}{terms}"
 
 
 def peak_rss() -> float:

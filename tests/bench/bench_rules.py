@@ -4,7 +4,7 @@
 
 The items are what the bot matches: 200 generated feeds (tests/bench/corpus.py; a third in
 Ukrainian or Russian) parsed by `watchers.feeds.parse_feed`, title + summary + content as
-`bot.news.item_text` joins them. The rules are the three shipped keyword rules plus
+`watchers.items.item_text` joins them. The rules are the three shipped keyword rules plus
 generated ones in the same style: entities in English, Ukrainian and Russian, prefixes,
 phrases, AND / OR / NOT.
 
@@ -26,13 +26,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.config.validate import load_config
-from bot.news import item_text
 from bot.query.match import Matcher
 from bot.query.parse import And, Node, Not, Or, Query, Term, parse_query
 from bot.query.textnorm import normalise, words
 from tests.bench.corpus import keyword_queries, rss_feed
 from tests.bench.report import Row, median, spread, table
 from watchers.feeds import parse_feed
+from watchers.items import item_text
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 7, 2, tzinfo=UTC)
