@@ -278,23 +278,23 @@ def _count(matched: int, expected: int, unexpected: int) -> str:
     )
 
 
+def _item_lines(item: Item) -> list[str]:
+    """An item's date, source and title, then its link when it has one."""
+    head = f"{_when(item.date)}  {item.source}  {item.title}"
+    return [head, f"  {item.link}"] if item.link else [head]
+
+
 def render(report: Report) -> str:
     """The report as text: the matches, the near misses, the summary, the expectations."""
     lines: list[str] = []
     for hit in report.hits:
-        item = hit.item
-        lines.append(f"{_when(item.date)}  {item.source}  {item.title}")
-        if item.link:
-            lines.append(f"  {item.link}")
+        lines += _item_lines(hit.item)
         lines.append(f"  terms: {', '.join(hit.terms)}")
     if report.near is not None:
         lines.append("")
         lines.append(f"near misses (items missing one branch of an AND): {len(report.near)}")
         for miss in report.near:
-            item = miss.item
-            lines.append(f"{_when(item.date)}  {item.source}  {item.title}")
-            if item.link:
-                lines.append(f"  {item.link}")
+            lines += _item_lines(miss.item)
             lines.append(f"  missed: {miss.missed}")
     if lines:
         lines.append("")
