@@ -151,6 +151,12 @@ class Report:
     def failures(self) -> list[Outcome]:
         return [outcome for outcome in self.outcomes if outcome.failed]
 
+    def tally(self) -> tuple[int, int, int]:
+        """Of the `--expect` cases: (expected matches, those matched, unexpected matches)."""
+        expected = [o for o in self.outcomes if o.case.expect_match]
+        unexpected = sum(1 for o in self.outcomes if o.matched and not o.case.expect_match)
+        return len(expected), sum(1 for o in expected if o.matched), unexpected
+
 
 # --- the functional core ---------------------------------------------------------------
 
@@ -313,13 +319,10 @@ def render(report: Report) -> str:
     lines.append("matches per day:" + ("" if report.hits else " none"))
     lines.extend(f"  {day}  {count}" for day, count in report.per_day())
     if report.expect_file is not None:
-        outcomes = report.outcomes
-        expected = [o for o in outcomes if o.case.expect_match]
-        unexpected = sum(1 for o in outcomes if o.matched and not o.case.expect_match)
-        matched = sum(1 for o in expected if o.matched)
+        expected, matched, unexpected = report.tally()
         lines.append(
             f"expectations ({report.expect_file}, "
-            f"{plural(len(outcomes), 'case')}): {_count(matched, len(expected), unexpected)}"
+            f"{plural(len(report.outcomes), 'case')}): {_count(matched, expected, unexpected)}"
         )
         for outcome in report.failures():
             if outcome.case.expect_match:
@@ -366,13 +369,13 @@ def report_data(report: Report) -> dict[str, Any]:
         "expectations": None,
     }
     if report.expect_file is not None:
-        outcomes = report.outcomes
+        expected, matched, unexpected = report.tally()
         data["expectations"] = {
             "file": report.expect_file,
-            "cases": len(outcomes),
-            "expected_matches": sum(1 for o in outcomes if o.case.expect_match),
-            "matched": sum(1 for o in outcomes if o.case.expect_match and o.matched),
-            "unexpected_matches": sum(1 for o in outcomes if o.matched and not o.case.expect_match),
+            "cases": len(report.outcomes),
+            "expected_matches": expected,
+            "matched": matched,
+            "unexpected_matches": unexpected,
             "failed": [
                 {
                     "where": o.case.where,

@@ -22,7 +22,7 @@ from bot.dispatcher import Dispatcher, Limits
 from bot.runner import Runner, RunOptions, run
 from bot.sinks import Sink
 from bot.store import Store
-from bot.store.records import NewAlert
+from bot.store.records import NewAlert, StoredItem
 from bot.telegram.commands import TelegramTimeouts
 from tests.fakes.telegram_api import TEST_CHAT_ID, FakeTelegramAPI
 from watchers.http import FetchLimits, Validators
@@ -245,3 +245,9 @@ def outbox_rows(store: Store, state: str | None = None) -> list[dict[str, Any]]:
 # Lines a test wants shown at the end of the run (its figures): `pytest_terminal_summary` in
 # conftest.py prints them, whatever the verbosity.
 REPORT_LINES = pytest.StashKey[list[str]]()
+
+
+def stored_items(store: Store, since: datetime) -> list[StoredItem]:
+    """Every seen item with its stored text, first seen at or after `since`, oldest first."""
+    rows = store.stored_rows([rowid for rowid, _ in store.stored_texts(since)])
+    return sorted(rows.values(), key=lambda item: item.first_seen_at)

@@ -24,7 +24,7 @@ from bot.store import Store
 from bot.timeutil import iso
 from tests.fakes.feed_server import Entry, FeedServer, rss
 from tests.fakes.loopback import started
-from tests.helpers import config_text
+from tests.helpers import config_text, stored_items
 from tests.process import vedette
 from watchers.http import Validators
 from watchers.items import NewsItem, item_text
@@ -127,10 +127,10 @@ def test_an_edited_item_keeps_its_new_text(store: Store) -> None:
     store.record_success(
         "src", "rss", NOW, validators=Validators(), present=["k1"], edited=[edited]
     )
-    (row,) = list(store.stored_items(NOW - timedelta(days=1)))
+    (row,) = stored_items(store, NOW - timedelta(days=1))
     assert row.text == item_text(edited)
     assert row.published_at == iso(YESTERDAY)
-    assert list(store.stored_items(NOW + timedelta(seconds=1))) == []
+    assert stored_items(store, NOW + timedelta(seconds=1)) == []
 
 
 # --- the report over stored history ------------------------------------------------------

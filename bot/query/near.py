@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from bot.query.match import Matcher
 from bot.query.parse import And, Node, Not, Or, Query, Term, matches_without_terms
+from watchers.feed_text import clip
 
 __all__ = ["NearMisses", "and_groups", "written"]
 
@@ -40,7 +41,7 @@ class NearMisses:
             branches = []
             for k, node in enumerate(group.operands):
                 needs = not matches_without_terms(node)
-                branch = _Branch(f"{g}.{k}", not needs, needs, _clip(written(node)))
+                branch = _Branch(f"{g}.{k}", not needs, needs, clip(written(node), SHOWN_MAX))
                 rule = node if needs else Not(node)
                 rules.append((branch.rule_id, Query(branch.shown, rule)))
                 branches.append(branch)
@@ -85,7 +86,3 @@ def written(node: Node) -> str:
         return f"@{node.name}"
     joiner = " AND " if isinstance(node, And) else " OR "
     return f"({joiner.join(written(child) for child in node.operands)})"
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= SHOWN_MAX else text[: SHOWN_MAX - 1] + "…"

@@ -7,7 +7,7 @@ A mixin of `bot.store.Store` (see `bot.store.base` for the connection and transa
   matches and the alerts they enqueue (`bot.store.outbox.enqueue`) in one transaction.
 - **Seen items**: one row per (source, item key), with the item's fingerprint, the rules
   it matched while its source was recording silently, and what the rules read in it (its
-  text and date, which `vedette test-rule` matches again: `stored_items`).
+  text and date, which `vedette test-rule` matches again: `stored_texts`, `stored_rows`).
 - **Paused sources** (`/pause SOURCE`): a row in `paused_sources`; the runner skips the
   source's polls while it is there (checked each cycle), across restarts, until `/resume`.
 """
@@ -251,13 +251,6 @@ class SourceRecords(StoreBase):
             )
             found.update((rowid, StoredItem(*row)) for rowid, *row in cursor)
         return found
-
-    def stored_items(
-        self, since: datetime, *, sources: Collection[str] | None = None
-    ) -> list[StoredItem]:
-        """Every seen item `stored_texts` lists, whole, oldest first."""
-        rows = self.stored_rows([rowid for rowid, _ in self.stored_texts(since, sources=sources)])
-        return sorted(rows.values(), key=lambda item: item.first_seen_at)
 
     # -- paused sources -------------------------------------------------------------------
 
