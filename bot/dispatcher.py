@@ -32,13 +32,25 @@ import random
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from bot.config.types import Channel
-from bot.sinks import BadMarkup, Message, Migrated, Permanent, RetryLater, Sent, Sink, Transient
+from bot.sinks import (
+    BadMarkup,
+    Edit,
+    Message,
+    Migrated,
+    Permanent,
+    RetryLater,
+    Sent,
+    Sink,
+    Transient,
+)
 from bot.store import Store
 from bot.store.base import StoreError
 from bot.store.records import DueGroup, OutboxRow
+from bot.story_text import digest, story_note, with_sources
 from bot.timeutil import from_iso
 from bot.words import plural
 from watchers.clock import Clock, utcnow
@@ -92,6 +104,22 @@ class Pacer:
         self._overall.append(now)
 
 
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What one request sends: an alert, an edit of a message, or a digest of alerts."""
+
+    rows: tuple[OutboxRow, ...]
+    kind: str  # "alert", "edit" or "digest"
+
+    @property
+    def first(self) -> OutboxRow:
+        """The row that names the request in logs (a digest's first alert)."""
+        return self.rows[0]
+
+
+DIGEST_CLAIM = 100  # alerts claimed for one digest message; those that do not fit go back
+
+
 class Dispatcher:
     """Sends due outbox rows through one sink, one at a time."""
 
@@ -104,10 +132,15 @@ class Dispatcher:
         limits: Limits | None = None,
         rng: random.Random | None = None,
         channels: Callable[[], Mapping[str, Channel]] | None = None,
+        digest_after: Callable[[], int] | None = None,
     ) -> None:
         """`channels` returns the channels configured now (None: send each row to the chat
-        id it was queued with, as tests of the sender alone do)."""
+        id it was queued with, as tests of the sender alone do); `digest_after` the number of
+        news alerts due at once for a channel above which they go out as digests (None:
+        never)."""
         self.store = store
+        self.digest_after = digest_after
+        self.digesting: set[str] = set()  # channels whose backlog goes out as digests
         self.sink = sink
         self.channels = channels
         self.unconfigured: dict[str, int] = {}  # channel → unsent rows, when last noticed
@@ -119,7 +152,7 @@ class Dispatcher:
         self.paused_until = 0.0
         self.transient_streak = 0
         self._wake = asyncio.Event()
-        self._unrecorded: tuple[OutboxRow, object] | None = None
+        self._unrecorded: tuple[Batch, object] | None = None
 
     def wake(self) -> None:
         """New rows were enqueued: look at the outbox now."""
@@ -128,8 +161,8 @@ class Dispatcher:
     def _now(self) -> float:
         return self.clock().timestamp()
 
-    def _next(self) -> tuple[OutboxRow | None, float | None]:
-        """Claim the next sendable row, or say how long to wait (None: nothing pending)."""
+    def _next(self) -> tuple[Batch | None, float | None]:
+        """Claim the next sendable batch, or say how long to wait (None: nothing pending)."""
         now = self._now()
         if now < self.paused_until:
             return None, self.paused_until - now
@@ -143,9 +176,9 @@ class Dispatcher:
                 continue
             ready = self.pacer.ready_at(chat, now)
             if ready <= now:
-                row = self.store.claim(group.first_id, chat)
-                if row is not None:
-                    return row, None
+                batch = self._claim(group, chat)
+                if batch is not None:
+                    return batch, None
             else:
                 wait = ready - now if wait is None else min(wait, ready - now)
         self._note_unconfigured(stuck, configured)
@@ -154,6 +187,34 @@ class Dispatcher:
             if due is not None:
                 wait = max(0.0, from_iso(due).timestamp() - now)
         return None, wait
+
+    def _claim(self, group: DueGroup, chat: int | str) -> Batch | None:
+        """Claim `group`'s next batch: a digest while its channel has a backlog of news
+        alerts (more than `digest_after` due at once, until none is due), else its oldest
+        row."""
+        if self.digest_after is not None:
+            due = self.store.due_news(group.channel, group.chat_id, self.clock())
+            if due > self.digest_after():
+                self.digesting.add(group.channel)
+            elif not due:
+                self.digesting.discard(group.channel)
+            if group.channel in self.digesting:
+                rows = self.store.claim_digest(
+                    group.channel, group.chat_id, chat, self.clock(), DIGEST_CLAIM
+                )
+                if rows:
+                    return self._fit_digest(rows)
+        row = self.store.claim(group.first_id, chat)
+        if row is None:
+            return None
+        return Batch((row,), row.kind)
+
+    def _fit_digest(self, rows: list[OutboxRow]) -> Batch:
+        """The claimed rows that fit in one digest message; the others go back in line."""
+        _, fits = digest(rows, self.store.story_sources([row.id for row in rows]))
+        for row in rows[fits:]:
+            self.store.release(row.id, from_iso(row.created_at))
+        return Batch(tuple(rows[:fits]), "digest")
 
     def _resolve(
         self, group: DueGroup, configured: Mapping[str, Channel] | None
@@ -201,13 +262,13 @@ class Dispatcher:
         while not stop.is_set():
             try:
                 self._record_unrecorded()
-                row, wait = self._next()
-                if row is not None:
-                    await self._send(row)
+                batch, wait = self._next()
+                if batch is not None:
+                    await self._send(batch)
                     continue
             except StoreError as exc:  # disk full, locked: rows stay where they are
                 log.error("dispatcher: database: %s; retrying in 5s", exc)
-                row, wait = None, 5.0
+                wait = 5.0
             self._wake.clear()
             timeout = 30.0 if wait is None else max(0.01, min(wait, 30.0))
             waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
@@ -230,8 +291,8 @@ class Dispatcher:
         left 'sending' until the next start).
         """
         if self._unrecorded is not None:
-            row, outcome = self._unrecorded
-            self._apply(row, outcome)
+            batch, outcome = self._unrecorded
+            self._apply(batch, outcome)
             self._unrecorded = None
 
     async def drain(self, grace: float = 30.0, give_up_after: int = 3) -> int:
@@ -241,41 +302,105 @@ class Dispatcher:
         rows stay pending for the next run.
         """
         while True:
-            row, wait = self._next()
-            if row is not None:
-                await self._send(row)
+            batch, wait = self._next()
+            if batch is not None:
+                await self._send(batch)
                 continue
             if wait is None or wait > grace or self.transient_streak >= give_up_after:
                 return self.store.outbox_counts().pending
             await asyncio.sleep(max(0.01, wait))
 
-    async def _send(self, row: OutboxRow) -> None:
-        message = Message(row.id, row.chat_id, row.html, row.plain, row.link, row.as_plain)
+    async def _send(self, batch: Batch) -> None:
         try:
-            outcome = await self.sink.send(message)
+            outcome = await self._deliver(batch)
         except asyncio.CancelledError:
-            self.store.release(row.id, self.clock())
+            for row in batch.rows:
+                self.store.release(row.id, self.clock())
+            raise
+        except StoreError:
+            for row in batch.rows:  # composing the text failed: the rows wait, unsent
+                self.store.release(row.id, self.clock())
             raise
         except Exception as exc:  # a sink bug must not kill the sender or lose the row
-            log.exception("outbox #%d: sink %s raised", row.id, self.sink.name)
+            log.exception("outbox #%d: sink %s raised", batch.first.id, self.sink.name)
             outcome = Transient(f"{type(exc).__name__}: {exc}")
-        self._unrecorded = (row, outcome)
+        self._unrecorded = (batch, outcome)
         self._record_unrecorded()
 
-    def _apply(self, row: OutboxRow, outcome: object) -> None:
+    async def _deliver(self, batch: Batch) -> object:
+        """Compose the batch's text (a story's sources, a digest) and hand it to the sink."""
+        row = batch.first
+        if batch.kind == "digest":
+            rendered, _ = digest(batch.rows, self.store.story_sources([r.id for r in batch.rows]))
+            return await self.sink.send(
+                Message(row.id, row.chat_id, rendered.html, rendered.plain, "", row.as_plain)
+            )
+        if batch.kind == "edit":
+            return await self.sink.edit(self._edit(row))
+        members = self.store.story_members(row.id)
+        html_text, plain = with_sources(row.html, row.plain, members)
+        return await self.sink.send(
+            Message(row.id, row.chat_id, html_text, plain, row.link, row.as_plain)
+        )
+
+    def _edit(self, row: OutboxRow) -> Edit:
+        """The edit of row's target message: a digest again, or the alert with its story's
+        sources (a route alert: its new text)."""
+        target = row.target_id
+        assert target is not None  # noqa: S101 - edit rows have a target
+        in_digest = self.store.digest_rows(target)
+        if in_digest:
+            rendered, _ = digest(in_digest, self.store.story_sources([r.id for r in in_digest]))
+            note = f"digest #{target} updated: {plural(len(in_digest), 'alert')}"
+            return Edit(
+                row.id,
+                row.chat_id,
+                row.message_id,
+                rendered.html,
+                rendered.plain,
+                note,
+                as_plain=row.as_plain,
+            )
+        members = self.store.story_members(target)
+        html_text, plain = with_sources(row.html, row.plain, members)
+        if members:
+            note = story_note(row.title or plain.split("\n", 1)[0], members)
+        else:
+            note = f"alert #{target} updated: {plain.split(chr(10), 1)[0]}"
+        return Edit(
+            row.id, row.chat_id, row.message_id, html_text, plain, note, row.link, row.as_plain
+        )
+
+    def _release(self, batch: Batch, not_before: datetime, **changes: Any) -> None:
+        for row in batch.rows:
+            self.store.release(row.id, not_before, **changes)
+
+    def _apply(self, batch: Batch, outcome: object) -> None:
         now = self.clock()
+        row = batch.first
+        what = {"alert": "outbox", "edit": "edit", "digest": "digest"}[batch.kind]
         match outcome:
             case Sent(message_id=message_id):
-                self.store.mark_sent(row.id, now, message_id)
+                if batch.kind == "digest":
+                    self.store.mark_digest_sent([r.id for r in batch.rows], now, message_id)
+                else:
+                    self.store.mark_sent(row.id, now, message_id)
                 self.pacer.record(row.chat_id, now.timestamp())
                 self.transient_streak = 0
-                log.info("outbox #%d: delivered to %s (%s)", row.id, row.channel, row.chat_id)
+                log.info(
+                    "%s #%d: delivered to %s (%s)%s",
+                    what,
+                    row.id,
+                    row.channel,
+                    row.chat_id,
+                    f", {plural(len(batch.rows), 'alert')}" if batch.kind == "digest" else "",
+                )
             case RetryLater(seconds=seconds, error=error):
                 self.pacer.record(row.chat_id, now.timestamp())
                 pause = seconds + self.rng.uniform(0.0, 1.0)
                 self.paused_until = now.timestamp() + pause
-                self.store.release(row.id, now + timedelta(seconds=pause), error=error)
-                log.warning("outbox #%d: flood control, pausing %.0fs: %s", row.id, pause, error)
+                self._release(batch, now + timedelta(seconds=pause), error=error)
+                log.warning("%s #%d: flood control, pausing %.0fs: %s", what, row.id, pause, error)
             case Transient(error=error):
                 streak = self.transient_streak + 1
                 limits = self.limits
@@ -286,27 +411,45 @@ class Dispatcher:
                     jitter=limits.backoff_jitter,
                     rng=self.rng,
                 )
-                self.store.release(
-                    row.id, now + timedelta(seconds=delay), error=error, count_attempt=True
+                self._release(
+                    batch, now + timedelta(seconds=delay), error=error, count_attempt=True
                 )
                 self.transient_streak = streak
                 self.paused_until = now.timestamp() + delay
-                log.warning("outbox #%d: %s; retrying in %.1fs", row.id, error, delay)
+                log.warning("%s #%d: %s; retrying in %.1fs", what, row.id, error, delay)
             case BadMarkup(error=error) if not row.as_plain:
-                self.store.release(row.id, now, error=error, count_attempt=True, as_plain=True)
-                log.warning("outbox #%d: %s; resending as plain text", row.id, error)
+                self._release(batch, now, error=error, count_attempt=True, as_plain=True)
+                log.warning("%s #%d: %s; resending as plain text", what, row.id, error)
+            case Migrated(new_chat_id=new_chat_id, error=error) if batch.kind == "edit":
+                self.store.mark_failed(
+                    row.id, f"{error}; a message in the old chat cannot be edited any more"
+                )
+                log.error("edit #%d: chat became supergroup %s: %s", row.id, new_chat_id, error)
             case BadMarkup(error=error) | Permanent(error=error):
-                self.store.mark_failed(row.id, error)
+                for failed in batch.rows:
+                    self.store.mark_failed(failed.id, error)
+                if batch.kind == "edit":
+                    log.error(
+                        "edit #%d of alert #%s in %s (%s) failed: %s; the alert was sent and is "
+                        "not sent again",
+                        row.id,
+                        row.target_id,
+                        row.channel or "?",
+                        row.chat_id,
+                        error,
+                    )
+                    return
                 log.error(
-                    "outbox #%d to %s (%s) failed for good: %s; once fixed (e.g. chat_id in "
+                    "%s #%d to %s (%s) failed for good: %s; once fixed (e.g. chat_id in "
                     "rules.toml), /retry or `vedette retry-failed` sends it again",
+                    what,
                     row.id,
                     row.channel or "?",
                     row.chat_id,
                     error,
                 )
             case Migrated(new_chat_id=new_chat_id, error=error):
-                self.store.release(row.id, now, error=error)
+                self._release(batch, now, error=error)
                 moved = self.store.migrate_chat(row.chat_id, new_chat_id, now)
                 self._migrations = None  # read again, with this one
                 log.warning(
@@ -319,7 +462,7 @@ class Dispatcher:
                     new_chat_id,
                 )
             case _:
-                self.store.release(row.id, now, error=f"unexpected outcome {outcome!r}")
+                self._release(batch, now, error=f"unexpected outcome {outcome!r}")
 
 
 async def stop_dispatcher(task: asyncio.Task[None], grace: float) -> None:

@@ -20,12 +20,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 
-from bot.config.types import Channel, KeywordRule, RssSource
+from bot.config.types import Channel, Config, KeywordRule, RssSource
 from bot.query.match import Matcher, RuleMatch, TermHit
+from bot.query.parse import parse_query
 from bot.render import render_news
 from bot.store import Store
 from bot.store.records import NewAlert, PollOutcome, SeenItem, SourceState
+from bot.stories import StoryGrouping, StoryKeys, canonical_link, language, text_key, title_numbers
 from bot.words import plural
 from watchers.clock import Clock
 from watchers.errors import RateLimited, WatcherError
@@ -34,6 +38,39 @@ from watchers.items import NewsItem, fingerprint, item_text
 from watchers.rss import FeedReader, PollResult
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Grouping:
+    """What grouping news into stories needs (`[stories]`): the settings the store applies,
+    and a matcher of the entity lists (`[stories] entities`), each under its own name."""
+
+    settings: StoryGrouping
+    entities: Matcher
+
+
+def grouping_for(config: Config) -> Grouping | None:
+    """The grouping `config` asks for (None: `[stories] group = false`)."""
+    if not config.stories.group:
+        return None
+    names = config.stories.entities
+    entities = Matcher.compile(
+        [(name, parse_query(f"@{name}", terms=config.terms)) for name in names]
+    )
+    return Grouping(StoryGrouping(timedelta(seconds=config.stories.window)), entities)
+
+
+def story_keys(item: NewsItem, rule_ids: Collection[str], entities: Matcher) -> StoryKeys:
+    """What grouping compares of a matched item (pure; see `bot.stories`)."""
+    text = item_text(item)
+    return StoryKeys(
+        link=canonical_link(item.link),
+        lang=language(f"{item.title} {item.summary}"),
+        text=text_key(item.title, item.summary),
+        numbers=title_numbers(item.title),
+        entities=frozenset(match.rule_id for match in entities.match(text)),
+        rules=frozenset(rule_ids),
+    )
 
 
 def describe(hit: TermHit) -> str:
@@ -48,15 +85,17 @@ def alerts_for(
     matcher: Matcher,
     rules: Mapping[str, KeywordRule],
     channels: Mapping[str, Channel],
+    entities: Matcher | None = None,
 ) -> list[NewAlert]:
     """The outbox rows for `items` under the rules `rule_ids` (pure).
 
     An item matched by several rules that post to the same channel becomes one message
-    naming every rule, not one message per rule.
+    naming every rule, not one message per rule. With `entities` (stories are grouped),
+    each alert carries its item's story keys.
     """
     alerts: list[NewAlert] = []
     for item, found in matched(items, rule_ids, matcher):
-        alerts.extend(_by_channel(item, found, rules, channels, edited=False))
+        alerts.extend(_by_channel(item, found, rules, channels, edited=False, entities=entities))
     return alerts
 
 
@@ -75,13 +114,14 @@ def edit_alerts(
     done: Collection[tuple[str, str]],
     rules: Mapping[str, KeywordRule],
     channels: Mapping[str, Channel],
+    entities: Matcher | None = None,
 ) -> list[NewAlert]:
     """The outbox rows for edited items (pure): only the matches whose (rule id, item key)
     is not in `done` (they alerted, or were recorded silently, before)."""
     alerts: list[NewAlert] = []
     for item, matches in found:
         fresh = [match for match in matches if (match.rule_id, item.key) not in done]
-        alerts.extend(_by_channel(item, fresh, rules, channels, edited=True))
+        alerts.extend(_by_channel(item, fresh, rules, channels, edited=True, entities=entities))
     return alerts
 
 
@@ -92,18 +132,24 @@ def _by_channel(
     channels: Mapping[str, Channel],
     *,
     edited: bool,
+    entities: Matcher | None,
 ) -> list[NewAlert]:
     by_channel: dict[str, list[RuleMatch]] = {}
     for match in found:
         by_channel.setdefault(rules[match.rule_id].channel, []).append(match)
     return [
-        _alert(item, matches, channels[channel], edited=edited)
+        _alert(item, matches, channels[channel], edited=edited, entities=entities)
         for channel, matches in by_channel.items()
     ]
 
 
 def _alert(
-    item: NewsItem, found: Sequence[RuleMatch], channel: Channel, *, edited: bool = False
+    item: NewsItem,
+    found: Sequence[RuleMatch],
+    channel: Channel,
+    *,
+    edited: bool = False,
+    entities: Matcher | None = None,
 ) -> NewAlert:
     rule_ids = tuple(match.rule_id for match in found)
     terms = list(dict.fromkeys(describe(hit) for match in found for hit in match.hits))
@@ -131,6 +177,8 @@ def _alert(
         html=rendered.html,
         plain=rendered.plain,
         link=rendered.link,
+        title=item.title,
+        story=None if entities is None else story_keys(item, rule_ids, entities),
     )
 
 
@@ -147,8 +195,11 @@ class NewsPoller:
         *,
         clock: Clock,
         limits: FetchLimits | None = None,
+        grouping: Grouping | None = None,
     ) -> None:
+        """`grouping`: how alerts are grouped into stories (None: each item is a message)."""
         self.store = store
+        self.grouping = grouping
         self.reader = reader
         self.rules = {rule.id: rule for rule in rules}
         self.channels = channels
@@ -201,7 +252,10 @@ class NewsPoller:
         alerts: list[NewAlert] = []
         quiet: dict[str, frozenset[str]] = {}
         if (state.seeded and not moved) or source.alert_existing:
-            alerts = alerts_for(new_items, rule_ids, self.matcher, self.rules, self.channels)
+            entities = self.grouping.entities if self.grouping else None
+            alerts = alerts_for(
+                new_items, rule_ids, self.matcher, self.rules, self.channels, entities
+            )
             alerts += self._edit_alerts(edited, known, rule_ids)
         elif items:
             # The silent first poll: what matches now never alerts, not even once edited.
@@ -235,6 +289,7 @@ class NewsPoller:
             seed=state.seeded or bool(items),
             url=_url_to_store(state, source.url, moved, bool(items)),
             bad_bytes=result.document.bad_bytes if result.document else 0,
+            grouping=self.grouping.settings if self.grouping else None,
         )
         if added:
             log.info("source %s: %s queued", source.id, plural(added, "new alert"))
@@ -250,7 +305,8 @@ class NewsPoller:
         done = {(rule, item.key) for item, _ in found for rule in known[item.key].quiet_rules}
         pairs = [(m.rule_id, item.key) for item, matches in found for m in matches]
         done |= self.store.matched_pairs(pair for pair in pairs if pair not in done)
-        return edit_alerts(found, done, self.rules, self.channels)
+        entities = self.grouping.entities if self.grouping else None
+        return edit_alerts(found, done, self.rules, self.channels, entities)
 
     def _report(self, source_id: str, result: PollResult) -> None:
         """Log what reading the document took: repaired bytes (every poll), a cap on the

@@ -68,7 +68,7 @@ def render_news(
         title=_one_line(title) or UNTITLED,
         meta=_one_line(source_id) + (f" · {_utc(published)}" if published is not None else ""),
         summary=_paragraphs(summary),
-        link=_http_link(link),
+        link=http_link(link),
         show_link=True,
         terms=[t for t in (_one_line(t) for t in terms) if t],
         terms_cut=False,
@@ -203,7 +203,8 @@ def _paragraphs(text: str) -> str:
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
-def _http_link(link: str) -> str:
+def http_link(link: str) -> str:
+    """`link` if it is an http(s) URL Telegram can link to, else ""."""
     link = link.strip()
     if not link or any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in link):
         return ""

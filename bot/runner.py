@@ -26,7 +26,7 @@ from bot.config.types import Config, ConfigError
 from bot.config.validate import load_config
 from bot.dispatcher import Dispatcher, Limits, stop_dispatcher
 from bot.flights.pollers import AdsbPoller, OpenSkyPoller, RouteEvaluator
-from bot.news import NewsPoller
+from bot.news import NewsPoller, grouping_for
 from bot.sinks import ConsoleSink, Sink
 from bot.stopping import sleep_or_stop, unless_stopped
 from bot.store import Store
@@ -136,6 +136,7 @@ class Runner:
             limits=limits,
             rng=options.rng,
             channels=lambda: self.config.channels,  # resolved at send time: follows reloads
+            digest_after=lambda: self.config.delivery.digest_after,
         )
         self.routes = RouteEvaluator(
             store,
@@ -227,6 +228,7 @@ class Runner:
             config.channels,
             clock=clock,
             limits=self.options.fetch_limits,
+            grouping=grouping_for(config),
         )
         jobs = [Job(s.id, s.every, partial(news.poll, s)) for s in config.news_sources]
         for sky in config.opensky_sources:

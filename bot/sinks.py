@@ -76,16 +76,44 @@ class Migrated:
 SendOutcome = Sent | RetryLater | Transient | BadMarkup | Permanent | Migrated
 
 
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """A message already sent, to change in place (a story gained outlets, a route alert's
+    count or coverage changed): one edit row of the outbox, ready to send.
+
+    `message_id` is Telegram's id of the message (None when it is not known: the console
+    sink, or an answer Telegram gave without one); `html` and `plain` are its whole new text,
+    as in `Message`; `note` is one line saying what changed, for sinks that cannot edit (the
+    console prints it: "same story as …").
+    """
+
+    outbox_id: int
+    chat_id: int | str
+    message_id: int | None
+    html: str
+    plain: str
+    note: str
+    link: str = ""
+    as_plain: bool = False
+
+
 class Sink(Protocol):
-    """Sends one message and says what happened; never raises for a delivery failure."""
+    """Sends one message, or edits one, and says what happened; never raises for a
+    delivery failure. An edit whose text is already the message's counts as `Sent`."""
 
     name: str
 
     async def send(self, message: Message) -> SendOutcome: ...
 
+    async def edit(self, edit: Edit) -> SendOutcome: ...
+
 
 class ConsoleSink:
-    """Prints each alert as plain text to a stream (stdout by default)."""
+    """Prints each alert as plain text to a stream (stdout by default).
+
+    A terminal cannot change what it printed, so an edit prints its one-line `note` under
+    `── edit for {chat_id} ──` ("same story as …") and counts as sent.
+    """
 
     name = "console"
 
@@ -93,7 +121,14 @@ class ConsoleSink:
         self._stream = stream
 
     async def send(self, message: Message) -> SendOutcome:
-        stream = self._stream or sys.stdout
-        stream.write(f"── alert for {message.chat_id} ──\n{message.plain}\n\n")
-        stream.flush()
+        self._print(f"alert for {message.chat_id}", message.plain)
         return Sent()
+
+    async def edit(self, edit: Edit) -> SendOutcome:
+        self._print(f"edit for {edit.chat_id}", edit.note)
+        return Sent()
+
+    def _print(self, heading: str, text: str) -> None:
+        stream = self._stream or sys.stdout
+        stream.write(f"── {heading} ──\n{text}\n\n")
+        stream.flush()

@@ -17,19 +17,22 @@ import httpx
 from bot.config.validate import parse_config
 from bot.dispatcher import Dispatcher, Limits
 from bot.news import NewsPoller
-from bot.sinks import Message, SendOutcome, Sent
+from bot.sinks import Edit, Message, SendOutcome, Sent
 from bot.store import Store
 from tests.fakes.feed_server import Entry, FeedServer, rss
 from watchers.rss import FeedReader
 
 
 class NullSink:
-    """Accepts every alert and keeps nothing."""
+    """Accepts every alert and every edit and keeps nothing."""
 
     name = "null"
 
     async def send(self, message: Message) -> SendOutcome:
         return Sent(None)
+
+    async def edit(self, edit: Edit) -> SendOutcome:
+        return Sent(edit.message_id)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import pytest
 
 from tests.fakes.telegram_api import (
     DEFAULT_MIGRATE_TO,
+    NOT_MODIFIED,
     TEST_CHAT_ID,
     TEST_TOKEN,
     EntityParseError,
@@ -292,6 +293,182 @@ def test_unknown_chat_is_not_found(
     telegram_api.push_message(777, 777, "hi")
     assert call(client, "sendMessage", data={"chat_id": "777", "text": "x"}).is_success
     assert [m.message_id for m in telegram_api.messages_to(777)] == [3]  # 1 sent, 2 pushed
+
+
+# ── editMessageText ──
+
+
+def edit(client: httpx.Client, message_id: int, text: str, **extra: Any) -> httpx.Response:
+    data = {"chat_id": str(TEST_CHAT_ID), "message_id": str(message_id), "text": text, **extra}
+    return call(client, "editMessageText", data=data)
+
+
+def sent_id(client: httpx.Client, text: str = "<b>first</b>") -> int:
+    response = send(client, text, parse_mode="HTML")
+    assert response.is_success, response.text
+    message_id: int = response.json()["result"]["message_id"]
+    return message_id
+
+
+def description(response: httpx.Response) -> str:
+    assert response.status_code == 400, response.text
+    text: str = response.json()["description"]
+    return text
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"chat_id": "1", "message_id": "1", "text": "x", "colour": "red"}, "colour"),
+        ({"chat_id": "1", "message_id": "one", "text": "x"}, "message_id"),
+        ({"chat_id": "1", "text": "x"}, "message_id"),
+        ({"message_id": "1", "text": "x"}, "chat_id"),
+        ({"chat_id": "1", "message_id": "1"}, "text"),
+        ({"text": "x"}, "chat_id"),
+        ({"chat_id": "1", "message_id": "1", "text": "x", "link_preview_options": "{}x"}, "link"),
+    ],
+)
+def test_bad_edit_calls_are_violations(
+    client: httpx.Client,
+    telegram_api: FakeTelegramAPI,
+    data: dict[str, str],
+    field: str,
+) -> None:
+    """editMessageText is checked against the spec as sendMessage is: unknown and ill-typed
+    fields, and the parameters its spec says are "Required if inline_message_id is not
+    specified" (chat_id, message_id) or "required if rich_message isn't specified" (text)."""
+    response = call(client, "editMessageText", data=data)
+    assert field in description(response)
+    assert [v.method for v in telegram_api.violations] == ["editMessageText"]
+    assert telegram_api.edits == []
+
+
+def test_an_edit_changes_the_message(client: httpx.Client, telegram_api: FakeTelegramAPI) -> None:
+    """An edit replaces the message's text; the answer is the edited Message (same id and
+    date, with edit_date); `edits` records it and `sent` keeps what was sent."""
+    message_id = sent_id(client)
+    first = telegram_api.sent[0]
+    response = edit(client, message_id, "<i>second</i> &amp; more", parse_mode="HTML")
+    assert response.is_success, response.text
+    result = response.json()["result"]
+    assert result["message_id"] == message_id
+    assert result["text"] == "second & more"
+    assert result["entities"] == [{"type": "italic", "offset": 0, "length": 6}]
+    assert result["edit_date"] >= result["date"]
+    (edited,) = telegram_api.edits
+    assert (edited.chat_id, edited.message_id) == (TEST_CHAT_ID, message_id)
+    assert (edited.text, edited.visible_text) == ("<i>second</i> &amp; more", "second & more")
+    assert edited.parse_mode == "HTML"
+    assert telegram_api.current_message(TEST_CHAT_ID, message_id) == edited
+    assert telegram_api.sent == [first]
+    assert telegram_api.violations == []
+
+
+def test_an_edit_to_the_same_text_and_entities_is_not_modified(
+    client: httpx.Client, telegram_api: FakeTelegramAPI
+) -> None:
+    """The same visible text and entities (however written) is Telegram's 400 "message is
+    not modified"; the same text with other entities is an edit."""
+    message_id = sent_id(client, "<b>first</b>")
+    assert NOT_MODIFIED == (
+        "Bad Request: message is not modified: specified new message content and reply markup "
+        "are exactly the same as a current content and reply markup of the message"
+    )
+    assert description(edit(client, message_id, "<strong>first</strong>", parse_mode="HTML")) == (
+        NOT_MODIFIED
+    )
+    assert edit(client, message_id, "first").is_success  # bold dropped: modified
+    assert description(edit(client, message_id, "first")) == NOT_MODIFIED
+    assert [e.text for e in telegram_api.edits] == ["first"]
+
+
+def test_an_edit_of_an_unknown_or_deleted_message_is_not_found(
+    client: httpx.Client, telegram_api: FakeTelegramAPI
+) -> None:
+    """A message id the bot never sent to that chat, or a deleted message: "message to edit
+    not found"; another chat's message id does not count."""
+    message_id = sent_id(client)
+    not_found = "Bad Request: message to edit not found"
+    assert description(edit(client, message_id + 1, "x")) == not_found
+    telegram_api.chats.add(-100777)
+    other = call(client, "sendMessage", data={"chat_id": "-100777", "text": "x"})
+    assert description(edit(client, other.json()["result"]["message_id"], "y")) == not_found
+    telegram_api.delete_message(TEST_CHAT_ID, message_id)
+    assert description(edit(client, message_id, "x")) == not_found
+    assert telegram_api.current_message(TEST_CHAT_ID, message_id) is None
+    with pytest.raises(KeyError):
+        telegram_api.delete_message(TEST_CHAT_ID, message_id)
+    assert telegram_api.edits == []
+
+
+def test_an_uneditable_message_cannot_be_edited(
+    client: httpx.Client, telegram_api: FakeTelegramAPI
+) -> None:
+    """After `make_uneditable`: "message can't be edited"."""
+    message_id = sent_id(client)
+    telegram_api.make_uneditable(TEST_CHAT_ID, message_id)
+    assert description(edit(client, message_id, "x")) == "Bad Request: message can't be edited"
+    assert telegram_api.edits == []
+
+
+@pytest.mark.parametrize(
+    ("text", "parse_mode", "expected"),
+    [
+        ("<b>x", "HTML", "Bad Request: can't parse entities: Can't find end tag corresponding"),
+        ("<b></b>", "HTML", "Bad Request: message text is empty"),
+        ("  ", None, "Bad Request: message text is empty"),
+        ("a" * 4097, None, "Bad Request: MESSAGE_TOO_LONG"),
+        ("&amp;" * 4097, "HTML", "Bad Request: MESSAGE_TOO_LONG"),
+        ("x", "BBCode", "Bad Request: unsupported parse_mode"),
+    ],
+)
+def test_edit_text_is_checked_as_a_send(
+    client: httpx.Client,
+    telegram_api: FakeTelegramAPI,
+    text: str,
+    parse_mode: str | None,
+    expected: str,
+) -> None:
+    """HTML, empty and too long texts are refused as for sendMessage (too long is Telegram's
+    "MESSAGE_TOO_LONG" for an edit); 4096 units after parsing pass."""
+    message_id = sent_id(client)
+    extra = {"parse_mode": parse_mode} if parse_mode else {}
+    assert description(edit(client, message_id, text, **extra)).startswith(expected)
+    assert edit(client, message_id, "&amp;" * 4096, parse_mode="HTML").is_success
+    assert len(telegram_api.edits) == 1
+    assert telegram_api.violations == []
+
+
+def test_edits_of_an_unknown_chat_and_inline_messages(client: httpx.Client) -> None:
+    """An edit in a chat the bot is not in is "chat not found"; inline messages are refused."""
+    response = call(
+        client, "editMessageText", data={"chat_id": "-100999", "message_id": "1", "text": "x"}
+    )
+    assert description(response) == "Bad Request: chat not found"
+    inline = call(client, "editMessageText", data={"inline_message_id": "abc", "text": "x"})
+    assert "inline messages are not supported" in description(inline)
+
+
+def test_edit_faults_outage_and_rate_limit(
+    client: httpx.Client, telegram_api: FakeTelegramAPI
+) -> None:
+    """fail_next("editMessageText", …) and down() apply to edits; the per-chat rate limit
+    counts sends and edits together."""
+    message_id = sent_id(client)
+    telegram_api.fail_next("editMessageText", "429", retry_after=9)
+    assert edit(client, message_id, "a").json()["error_code"] == 429
+    telegram_api.down(60)
+    with pytest.raises(httpx.TransportError):
+        edit(client, message_id, "a")
+    telegram_api.up()
+    telegram_api.set_rate_limit((2, 60.0))
+    assert send(client, "1").is_success
+    assert edit(client, message_id, "b").is_success
+    body = edit(client, message_id, "c").json()
+    assert body["error_code"] == 429
+    assert body["description"].startswith("Too Many Requests: retry after ")
+    assert send(client, "2").json()["error_code"] == 429
+    assert [e.text for e in telegram_api.edits] == ["b"]
 
 
 # ── fault injection ──

@@ -32,6 +32,7 @@ def test_the_store_has_one_module_per_concern() -> None:
         "bot.store.records",
         "bot.store.retention",
         "bot.store.sources",
+        "bot.store.stories",
     ]
     assert all(f"`{name}`" in (bot.store.__doc__ or "") for name in MODULES)
 

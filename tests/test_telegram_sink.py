@@ -25,6 +25,7 @@ from bot.redact import redact, redact_secret
 from bot.render import render_news
 from bot.sinks import (
     BadMarkup,
+    Edit,
     Message,
     Migrated,
     Permanent,
@@ -33,7 +34,7 @@ from bot.sinks import (
     Sent,
     Transient,
 )
-from bot.telegram.sink import TelegramSink, classify
+from bot.telegram.sink import TelegramSink, classify, classify_edit
 from tests.fakes.telegram_api import (
     DEFAULT_MIGRATE_TO,
     TEST_CHAT_ID,
@@ -257,6 +258,178 @@ async def test_no_outcome_ever_contains_the_token(
         assert_no_token(outcome)
 
 
+# ── edits ──
+
+NEW_HTML = '<b>Haftar meets Belavia delegation</b>\n+ <a href="https://bbc.com/ru/1">BBC</a> (ru)'
+NEW_PLAIN = "Haftar meets Belavia delegation\n+ BBC (ru)"
+
+
+def story_edit(
+    message_id: int | None,
+    *,
+    html: str = NEW_HTML,
+    plain: str = NEW_PLAIN,
+    link: str = "https://example.com/news/1",
+    as_plain: bool = False,
+) -> Edit:
+    return Edit(2, TEST_CHAT_ID, message_id, html, plain, "same story as #1", link, as_plain)
+
+
+async def sent_id(sink: TelegramSink) -> int:
+    """Send the usual news message; its Telegram message id."""
+    outcome = await sink.send(news_message())
+    assert isinstance(outcome, Sent)
+    assert outcome.message_id is not None
+    return outcome.message_id
+
+
+async def test_an_edit_changes_the_message(
+    sink: TelegramSink, telegram_api: FakeTelegramAPI
+) -> None:
+    """An edit is one HTML editMessageText of the message, previewing the link as a send
+    does; the message then reads the new text."""
+    message_id = await sent_id(sink)
+    assert await sink.edit(story_edit(message_id)) == Sent(message_id)
+    (edited,) = telegram_api.edits
+    assert (edited.chat_id, edited.message_id) == (TEST_CHAT_ID, message_id)
+    assert (edited.text, edited.parse_mode) == (NEW_HTML, "HTML")
+    assert edited.link_preview_options == telegram_api.sent[0].link_preview_options
+    assert telegram_api.current_message(TEST_CHAT_ID, message_id) == edited
+    assert edited.visible_text == NEW_PLAIN
+
+
+async def test_an_edit_that_changes_nothing_counts_as_sent(
+    sink: TelegramSink, telegram_api: FakeTelegramAPI
+) -> None:
+    """Telegram's "message is not modified" (the text is already the message's, e.g. an edit
+    resent after a timeout) is Sent with the message's id."""
+    message_id = await sent_id(sink)
+    assert await sink.edit(story_edit(message_id)) == Sent(message_id)
+    assert await sink.edit(story_edit(message_id)) == Sent(message_id)
+    assert len(telegram_api.calls_to("editMessageText")) == 2
+    assert len(telegram_api.edits) == 1
+
+
+async def test_an_edit_of_a_deleted_or_unknown_message_is_permanent(
+    sink: TelegramSink, telegram_api: FakeTelegramAPI
+) -> None:
+    """ "message to edit not found" (deleted, or never there) is Permanent, with its text."""
+    message_id = await sent_id(sink)
+    telegram_api.delete_message(TEST_CHAT_ID, message_id)
+    for target in (message_id, message_id + 100):
+        outcome = await sink.edit(story_edit(target))
+        assert isinstance(outcome, Permanent)
+        assert "message to edit not found" in outcome.error.lower()
+    assert telegram_api.edits == []
+
+
+async def test_an_edit_of_an_uneditable_message_is_permanent(
+    sink: TelegramSink, telegram_api: FakeTelegramAPI
+) -> None:
+    """ "message can't be edited" is Permanent, with its text."""
+    message_id = await sent_id(sink)
+    telegram_api.make_uneditable(TEST_CHAT_ID, message_id)
+    outcome = await sink.edit(story_edit(message_id))
+    assert isinstance(outcome, Permanent)
+    assert "message can't be edited" in outcome.error.lower()
+
+
+async def test_an_edit_without_a_message_id_is_permanent_without_a_request(
+    sink: TelegramSink, telegram_api: FakeTelegramAPI
+) -> None:
+    """No message id recorded: nothing to edit; Permanent, and Telegram is not asked."""
+    outcome = await sink.edit(story_edit(None))
+    assert isinstance(outcome, Permanent)
+    assert "no message id was recorded for it" in outcome.error
+    assert telegram_api.calls_to("editMessageText") == []
+
+
+async def test_an_edit_with_unparsable_html_is_bad_markup_then_plain_works(
+    sink: TelegramSink, telegram_api: FakeTelegramAPI
+) -> None:
+    """HTML Telegram cannot parse is BadMarkup; the edit resent as plain text is applied."""
+    message_id = await sent_id(sink)
+    broken = story_edit(message_id, html="<b>unclosed & <x>", plain="unclosed & <x>")
+    outcome = await sink.edit(broken)
+    assert isinstance(outcome, BadMarkup)
+    assert "can't parse entities" in outcome.error.lower()
+    plain = story_edit(message_id, html=broken.html, plain=broken.plain, as_plain=True)
+    assert await sink.edit(plain) == Sent(message_id)
+    (edited,) = telegram_api.edits
+    assert edited.parse_mode is None
+    assert edited.text == edited.visible_text == "unclosed & <x>"
+
+
+async def test_an_edit_under_flood_control_is_retry_later(
+    sink: TelegramSink, telegram_api: FakeTelegramAPI
+) -> None:
+    """A 429 to an edit becomes RetryLater with Telegram's retry_after."""
+    message_id = await sent_id(sink)
+    telegram_api.fail_next("editMessageText", "429", retry_after=17)
+    outcome = await sink.edit(story_edit(message_id))
+    assert isinstance(outcome, RetryLater)
+    assert outcome.seconds == 17.0
+    assert telegram_api.edits == []
+
+
+async def test_edits_and_sends_share_the_growing_read_timeout(
+    telegram_api: FakeTelegramAPI,
+) -> None:
+    """A timed-out edit is Transient (it may have been applied) and the next request waits
+    twice as long; a timed-out send makes the next edit wait longer too; an answer resets."""
+    async with make_bot(telegram_api, read_timeout=0.3) as bot:
+        sink = TelegramSink(bot, secret=TEST_TOKEN)
+        message_id = await sent_id(sink)
+        telegram_api.fail_next("editMessageText", "hang", seconds=3)
+        outcome = await sink.edit(story_edit(message_id))
+        assert isinstance(outcome, Transient)
+        assert outcome.error.startswith("timed out, the edit may or may not have been applied")
+        assert outcome.error.endswith("no answer within 0.3s, the next attempt waits 0.6s")
+        assert_no_token(outcome)
+        telegram_api.fail_next("sendMessage", "hang", seconds=3)
+        assert isinstance(await sink.send(news_message()), Transient)
+        telegram_api.fail_next("editMessageText", "hang", seconds=3)
+        outcome = await sink.edit(story_edit(message_id))
+        assert isinstance(outcome, Transient)
+        assert outcome.error.endswith("no answer within 1.2s, the next attempt waits 1.2s")
+        assert await sink.edit(story_edit(message_id)) == Sent(message_id)
+        assert sink.read_timeout == 0.3
+    assert telegram_api.violations == []
+
+
+@pytest.mark.parametrize("result", [True, "yes", {}])
+async def test_an_ok_edit_answer_that_is_not_a_message_is_sent(
+    sink: TelegramSink, telegram_api: FakeTelegramAPI, result: object
+) -> None:
+    """Telegram said ok (True, as for inline messages, or anything else): Sent with the
+    edited message's id."""
+    message_id = await sent_id(sink)
+    telegram_api.fail_next("editMessageText", "ok_result", result=result)
+    assert await sink.edit(story_edit(message_id)) == Sent(message_id)
+    assert len(telegram_api.edits) == 1
+
+
+async def test_no_edit_outcome_ever_contains_the_token(
+    sink: TelegramSink, telegram_api: FakeTelegramAPI
+) -> None:
+    """Across every failure kind, no edit outcome's error string contains the bot token."""
+    message_id = await sent_id(sink)
+    kinds = ["429", "500", "502", "chat_not_found", "forbidden", "parse_entities", "migrate"]
+    outcomes = []
+    for kind in [*kinds, "drop"]:
+        telegram_api.fail_next("editMessageText", kind)
+        outcomes.append(await sink.edit(story_edit(message_id)))
+    telegram_api.down(60)
+    outcomes.append(await sink.edit(story_edit(message_id)))
+    telegram_api.up()
+    telegram_api.make_uneditable(TEST_CHAT_ID, message_id)
+    outcomes.append(await sink.edit(story_edit(message_id)))
+    outcomes.append(await sink.edit(story_edit(message_id + 1)))
+    assert not any(isinstance(o, Sent) for o in outcomes)
+    for outcome in outcomes:
+        assert_no_token(outcome)
+
+
 # ── classify, pure ──
 
 URL = f"https://api.telegram.org/bot{TEST_TOKEN}/sendMessage"
@@ -299,6 +472,31 @@ def test_classify_retry_after_int_or_timedelta(monkeypatch: pytest.MonkeyPatch) 
     outcome = classify(exc)
     assert isinstance(outcome, RetryLater)
     assert outcome.seconds == 30.0
+
+
+@pytest.mark.parametrize(
+    ("description", "expected"),
+    [
+        (
+            "Bad Request: message is not modified: specified new message content and reply "
+            "markup are exactly the same as a current content and reply markup of the message",
+            Sent(42),
+        ),
+        ("Bad Request: message to edit not found", Permanent),
+        ("Bad Request: message can't be edited", Permanent),
+        ("Bad Request: can't parse entities: Unexpected end tag at byte offset 1", BadMarkup),
+    ],
+)
+def test_classify_edit(description: str, expected: object) -> None:
+    """PTB drops "Bad Request: " and capitalises; "not modified" is Sent, the rest as send."""
+    outcome = classify_edit(BadRequest(description), 42)
+    if isinstance(expected, type):
+        assert isinstance(outcome, expected)
+    else:
+        assert outcome == expected
+    assert classify_edit(RetryAfter(dt.timedelta(seconds=3)), 42) == classify(
+        RetryAfter(dt.timedelta(seconds=3))
+    )
 
 
 def test_classify_redacts_a_literal_secret() -> None:

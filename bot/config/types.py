@@ -13,9 +13,13 @@ TELEGRAM_API_URL = "https://api.telegram.org"
 
 # Every key the file may hold, by table and kind; the README documents each (a test checks).
 TABLE_KEYS: dict[str, frozenset[str]] = {
-    "": frozenset({"telegram", "channels", "storage", "sources", "rules", "terms"}),
+    "": frozenset(
+        {"telegram", "channels", "storage", "sources", "rules", "terms", "stories", "delivery"}
+    ),
     "telegram": frozenset({"api_url", "admins"}),
     "storage": frozenset({"retention", "prune_every"}),
+    "stories": frozenset({"window", "group", "entities"}),
+    "delivery": frozenset({"digest_after"}),
     "channels": frozenset({"chat_id"}),
 }
 SOURCE_KEYS: dict[str, frozenset[str]] = {
@@ -78,6 +82,29 @@ class StorageSettings:
 
     retention: float = 90 * 86400.0
     prune_every: float = 6 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class StoriesSettings:
+    """The `[stories]` table: how matched news items are grouped into stories (DESIGN §6).
+
+    `window`: a story is open for joining this long after its alert was queued (seconds);
+    `group`: False sends every item as its own message; `entities`: the term lists that name
+    people, places and organisations, compared across languages (none: items in different
+    languages are grouped only by their link).
+    """
+
+    window: float = 48 * 3600.0
+    group: bool = True
+    entities: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverySettings:
+    """The `[delivery]` table: more than `digest_after` news alerts due at once for one
+    channel go out as digest messages."""
+
+    digest_after: int = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +220,8 @@ class Config:
     # `[terms]`: list name -> its forms as written, in file order; `@name` in queries. A
     # `TermLists`: pass it to `parse_query(text, terms=config.terms)`, each list parsed once.
     terms: Mapping[str, tuple[str, ...]] = field(default_factory=TermLists)
+    stories: StoriesSettings = field(default_factory=StoriesSettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
 
     @property
     def news_sources(self) -> tuple[RssSource, ...]:

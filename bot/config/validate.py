@@ -26,6 +26,7 @@ from bot.config.types import (
     Channel,
     Config,
     ConfigError,
+    DeliverySettings,
     KeywordRule,
     Problem,
     RouteRule,
@@ -33,6 +34,7 @@ from bot.config.types import (
     Rule,
     Source,
     StorageSettings,
+    StoriesSettings,
     TelegramSettings,
 )
 from bot.query.parse import LIST_NAME, ListProblem, Query, QueryError, TermLists, parse_query
@@ -169,6 +171,8 @@ class _Validator(FlightChecks):
         storage = self.storage(data.get("storage", {}))
         sources = self.sources(data.get("sources", []))
         self.term_lists = self.terms(data.get("terms", {}))
+        stories = self.stories(data.get("stories", {}), storage)
+        delivery = self.delivery(data.get("delivery", {}))
         rules = self.rules(data.get("rules", []), channels)
         self.unused_lists()
         if not sources and not self.problems:  # an empty file, or the wrong one
@@ -197,6 +201,8 @@ class _Validator(FlightChecks):
             tuple(self.warnings),
             storage,
             self.term_lists,
+            stories,
+            delivery,
         )
 
     def terms(self, value: Any) -> TermLists:
@@ -262,6 +268,65 @@ class _Validator(FlightChecks):
                     f"terms.{name}",
                     f"unused: no query uses @{name}; use it in a rule's query or remove it",
                 )
+
+    def stories(self, value: Any, storage: StorageSettings) -> StoriesSettings:
+        """`[stories]`: window (at most the retention), group, entities (term lists)."""
+        table = self.expect_table(value, ("stories",), "stories")
+        if table is None:
+            return StoriesSettings()
+        self.unknown_keys(table, TABLE_KEYS["stories"], ("stories",), "stories")
+        default = StoriesSettings()
+        window = None
+        if "window" in table:
+            window = self.duration(table["window"], ("stories", "window"), "stories.window")
+        if window is not None and not 0 < window <= storage.retention:
+            self.problem(
+                ("stories", "window"),
+                "stories.window",
+                "must be more than 0 and at most [storage] retention (a story's items are "
+                "kept that long)",
+            )
+            window = None
+        group = table.get("group", True)
+        if not isinstance(group, bool):
+            self.problem(("stories", "group"), "stories.group", "must be true or false")
+            group = True
+        entities = self.entity_names(table.get("entities", []))
+        return StoriesSettings(window or default.window, group, entities)
+
+    def entity_names(self, value: Any) -> tuple[str, ...]:
+        """`[stories] entities`: names of `[terms]` lists (each counts as used)."""
+        path: KeyPath = ("stories", "entities")
+        if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+            self.problem(path, "stories.entities", "must be a list of [terms] list names")
+            return ()
+        unknown = [name for name in value if name not in self.term_lists]
+        if unknown:
+            known = ", ".join(self.term_lists) or "none: add a [terms] table"
+            self.problem(
+                path,
+                "stories.entities",
+                f"unknown term list {', '.join(unknown)} (lists: {known})",
+            )
+            return ()
+        self.used_lists.update(value)
+        return tuple(dict.fromkeys(value))
+
+    def delivery(self, value: Any) -> DeliverySettings:
+        """`[delivery]`: digest_after, a whole number ≥ 1."""
+        table = self.expect_table(value, ("delivery",), "delivery")
+        if table is None:
+            return DeliverySettings()
+        self.unknown_keys(table, TABLE_KEYS["delivery"], ("delivery",), "delivery")
+        after = table.get("digest_after", DeliverySettings().digest_after)
+        if isinstance(after, bool) or not isinstance(after, int) or after < 1:
+            self.problem(
+                ("delivery", "digest_after"),
+                "delivery.digest_after",
+                f"must be a whole number of at least 1, not {after!r}",
+            )
+            return DeliverySettings()
+        return DeliverySettings(after)
 
     def storage(self, value: Any) -> StorageSettings:
         table = self.expect_table(value, ("storage",), "storage")

@@ -7,6 +7,7 @@
 - `bot.store.records`: the rows and intents that cross layers (`NewAlert`, `OutboxRow`, …).
 - `bot.store.sources`: sources, their seen items and matches, health, paused sources.
 - `bot.store.outbox`: enqueueing (and holding muted alerts), claiming, sending, retrying.
+- `bot.store.stories`: stories (an item joining an alert's story) and edits of messages.
 - `bot.store.mutes`: rule mutes and the alerts they held.
 - `bot.store.flights`: flights, the coverage ledger, sightings, route rule state.
 - `bot.store.retention`: pruning old history, sizes on disk.
@@ -21,7 +22,8 @@ from bot.store.mutes import Mutes
 from bot.store.outbox import Outbox
 from bot.store.retention import Retention
 from bot.store.sources import SourceRecords
+from bot.store.stories import StoryRecords
 
 
-class Store(SourceRecords, Outbox, Mutes, FlightRecords, Retention, StoreBase):
+class Store(SourceRecords, StoryRecords, Outbox, Mutes, FlightRecords, Retention, StoreBase):
     """The vedette database. Open with `Store.open(path)`; close with `close()`."""

@@ -27,6 +27,7 @@ from typing import Any, Self
 from sqlite_utils import Database
 
 from bot.store.migrations import migrations
+from bot.stories import StoryIndex
 
 log = logging.getLogger(__name__)
 
@@ -266,6 +267,8 @@ class StoreBase:
         db.conn.row_factory = sqlite3.Row
         self.db = db
         self.path = path
+        # The stories open for joining, in memory (`bot.store.stories`); None: not loaded.
+        self.story_index: StoryIndex | None = None
 
     @classmethod
     def open(cls, path: str | Path, *, read_only: bool = False) -> Self:
@@ -320,16 +323,21 @@ class StoreBase:
         try:
             yield conn
         except sqlite3.Error as exc:  # e.g. "database or disk is full" while writing
-            _rollback(conn)
+            self._rolled_back(conn)
             raise StoreError(f"{self.path}: cannot write: {exc}") from exc
         except BaseException:
-            _rollback(conn)
+            self._rolled_back(conn)
             raise
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            _rollback(conn)
+            self._rolled_back(conn)
             raise StoreError(f"{self.path}: cannot commit: {exc}") from exc
+
+    def _rolled_back(self, conn: sqlite3.Connection) -> None:
+        """Roll back; the stories held in memory may hold what was undone: load them again."""
+        _rollback(conn)
+        self.story_index = None
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         """The first row `sql` returns, or None."""

@@ -259,3 +259,41 @@ def m008_item_text(db: Database) -> None:
     db.execute("ALTER TABLE seen_items ADD COLUMN text TEXT")
     db.execute("ALTER TABLE seen_items ADD COLUMN published_at TEXT")
     db.execute("CREATE INDEX seen_items_first_seen ON seen_items (first_seen_at)")
+
+
+@migrations()
+def m009_stories(db: Database) -> None:
+    """Stories, edits and digests (DESIGN §6): an outbox row is an alert or an edit of an
+    alert's message (`kind`, `target_id`); news alerts keep their title (digests, `/recent`);
+    alerts sent together in one digest message share `digest_id`. `story_items` holds each
+    item of a story (the first one included) with what grouping compares; `story_id` is the
+    outbox id of the story's alert. Alerts from before have no story: nothing joins them."""
+    db.execute("ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'alert'")
+    db.execute("ALTER TABLE outbox ADD COLUMN target_id INTEGER")
+    db.execute("ALTER TABLE outbox ADD COLUMN title TEXT")
+    db.execute("ALTER TABLE outbox ADD COLUMN digest_id INTEGER")
+    db.execute("CREATE INDEX outbox_target ON outbox (target_id, state)")
+    db.execute(
+        """
+        CREATE TABLE story_items (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            story_id INTEGER NOT NULL,
+            channel TEXT NOT NULL,
+            dedup_key TEXT NOT NULL UNIQUE,
+            source_id TEXT NOT NULL,
+            item_key TEXT NOT NULL,
+            rule_ids TEXT NOT NULL,
+            title TEXT NOT NULL,
+            link TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            canonical_link TEXT NOT NULL,
+            lang TEXT NOT NULL,
+            text TEXT NOT NULL,
+            numbers TEXT NOT NULL,
+            entities TEXT NOT NULL,
+            added_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX story_items_open ON story_items (channel, added_at)")
+    db.execute("CREATE INDEX story_items_story ON story_items (story_id)")

@@ -16,7 +16,7 @@ A mixin of `bot.store.Store` (see `bot.store.base` for the connection and transa
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,17 @@ if TYPE_CHECKING:
     from bot.store.base import StoreBase
 else:
     StoreBase = object
+
+
+# An alert is sendable when due; an edit only once its target's message is sent.
+SENDABLE = (
+    "(kind = 'alert' OR EXISTS (SELECT 1 FROM outbox AS target "
+    "WHERE target.id = outbox.target_id AND target.state = 'sent'))"
+)
+CLAIMED = (
+    "id, chat_id, html, plain, link, as_plain, attempts, channel, kind, target_id, "
+    "source_id, rule_ids, title, created_at"
+)
 
 
 def _chat_text(chat_id: int | str) -> str:
@@ -48,8 +59,8 @@ def enqueue(conn: sqlite3.Connection, alert: NewAlert, stamp: str) -> int:
         return 0
     cursor = conn.execute(
         "INSERT OR IGNORE INTO outbox (dedup_key, rule_ids, source_id, channel, "
-        "chat_id, html, plain, link, created_at, not_before) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "chat_id, html, plain, link, created_at, not_before, title) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             alert.dedup_key,
             ",".join(alert.rule_ids),
@@ -61,6 +72,7 @@ def enqueue(conn: sqlite3.Connection, alert: NewAlert, stamp: str) -> int:
             alert.link,
             stamp,
             stamp,
+            alert.title[:300] or None,
         ),
     )
     return cursor.rowcount
@@ -105,6 +117,14 @@ def hold_if_muted(conn: sqlite3.Connection, alert: NewAlert, stamp: str) -> bool
     return held is not None
 
 
+def _failure(row: sqlite3.Row) -> str:
+    """A failed row for `/status`: "rule→channel: error", an edit saying so."""
+    what = f"{row['rule_ids']}→{row['channel']}"
+    if row["kind"] == "edit":
+        what = f"edit of alert #{row['target_id']} ({what})"
+    return f"{what}: {row['last_error']}"
+
+
 def _first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
@@ -119,9 +139,32 @@ def recent_from_rows(rows: Iterable[sqlite3.Row]) -> list[RecentAlert]:
             row["channel"],
             _first_line(row["plain"]),
             row["link"],
+            max(1, int(row["sources"])) if "sources" in row else 1,
         )
         for row in rows
     ]
+
+
+def _claimed(row: sqlite3.Row, target: sqlite3.Row | None) -> OutboxRow:
+    """An `OutboxRow` from a claimed row (and, for an edit, its target's row)."""
+    text = target if target is not None else row
+    return OutboxRow(
+        id=row["id"],
+        chat_id=_chat_value(row["chat_id"]),
+        html=text["html"],
+        plain=text["plain"],
+        link=text["link"],
+        as_plain=bool(row["as_plain"]) or (target is not None and bool(target["as_plain"])),
+        attempts=row["attempts"],
+        channel=row["channel"],
+        kind=row["kind"],
+        target_id=row["target_id"],
+        message_id=target["message_id"] if target is not None else None,
+        source_id=row["source_id"],
+        rule_ids=tuple(row["rule_ids"].split(",")),
+        title=(target if target is not None else row)["title"] or "",
+        created_at=row["created_at"],
+    )
 
 
 class Outbox(StoreBase):
@@ -142,8 +185,8 @@ class Outbox(StoreBase):
         """
         rows = self._rows(
             "SELECT channel, chat_id, MIN(id) AS first FROM outbox "
-            "WHERE state = 'pending' AND not_before <= ? GROUP BY channel, chat_id "
-            "ORDER BY first",
+            f"WHERE state = 'pending' AND not_before <= ? AND {SENDABLE} "
+            "GROUP BY channel, chat_id ORDER BY first",
             (iso(now),),
         )
         return [DueGroup(row["channel"], _chat_value(row["chat_id"]), row["first"]) for row in rows]
@@ -155,7 +198,8 @@ class Outbox(StoreBase):
         marks = placeholders(len(skip))
         where = f" AND channel NOT IN ({marks})" if skip else ""
         due: str | None = self._value(
-            f"SELECT MIN(not_before) FROM outbox WHERE state = 'pending'{where}", skip
+            f"SELECT MIN(not_before) FROM outbox WHERE state = 'pending' AND {SENDABLE}{where}",
+            skip,
         )
         return due
 
@@ -172,26 +216,74 @@ class Outbox(StoreBase):
 
         `chat_id`, when given, is where the row goes now (its channel's chat id in the
         configuration in force); it replaces the chat id stored when the row was queued.
+        An edit row comes back with its target's text, link and message id.
         """
         with self._write() as conn:
             row = conn.execute(
                 "UPDATE outbox SET state = 'sending', chat_id = COALESCE(?, chat_id) "
-                "WHERE id = ? AND state = 'pending' "
-                "RETURNING id, chat_id, html, plain, link, as_plain, attempts, channel",
+                f"WHERE id = ? AND state = 'pending' RETURNING {CLAIMED}",
                 (None if chat_id is None else _chat_text(chat_id), row_id),
             ).fetchone()
-        if row is None:
-            return None
-        return OutboxRow(
-            id=row["id"],
-            chat_id=_chat_value(row["chat_id"]),
-            html=row["html"],
-            plain=row["plain"],
-            link=row["link"],
-            as_plain=bool(row["as_plain"]),
-            attempts=row["attempts"],
-            channel=row["channel"],
+            target = None
+            if row is not None and row["kind"] == "edit":
+                target = conn.execute(
+                    "SELECT html, plain, link, as_plain, message_id, title FROM outbox "
+                    "WHERE id = ?",
+                    (row["target_id"],),
+                ).fetchone()
+        return None if row is None else _claimed(row, target)
+
+    def claim_digest(
+        self, channel: str, stored_chat: int | str, chat_id: int | str, now: datetime, limit: int
+    ) -> list[OutboxRow]:
+        """Claim up to `limit` due news alerts of `channel` (queued for `stored_chat`),
+        oldest first, to send as one digest to `chat_id`; [] when none."""
+        with self._write() as conn:
+            ids = [
+                row["id"]
+                for row in conn.execute(
+                    "SELECT id FROM outbox WHERE state = 'pending' AND kind = 'alert' "
+                    "AND source_id != 'routes' AND channel = ? AND chat_id = ? "
+                    "AND not_before <= ? ORDER BY id LIMIT ?",
+                    (channel, _chat_text(stored_chat), iso(now), limit),
+                )
+            ]
+            if not ids:
+                return []
+            rows = conn.execute(
+                "UPDATE outbox SET state = 'sending', chat_id = ? "
+                f"WHERE id IN ({placeholders(len(ids))}) RETURNING {CLAIMED}",
+                (_chat_text(chat_id), *ids),
+            ).fetchall()
+        return sorted((_claimed(row, None) for row in rows), key=lambda row: row.id)
+
+    def due_news(self, channel: str, stored_chat: int | str, now: datetime) -> int:
+        """How many news alerts of `channel` (queued for `stored_chat`) are due now."""
+        due: int = self._value(
+            "SELECT COUNT(*) FROM outbox WHERE state = 'pending' AND kind = 'alert' "
+            "AND source_id != 'routes' AND channel = ? AND chat_id = ? AND not_before <= ?",
+            (channel, _chat_text(stored_chat), iso(now)),
         )
+        return due
+
+    def mark_digest_sent(
+        self, row_ids: Sequence[int], now: datetime, message_id: int | None
+    ) -> None:
+        """Rows sent together in one digest message: sent, sharing `digest_id` (the
+        first row's id), which later edits of the digest target."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE outbox SET state = 'sent', sent_at = ?, message_id = ?, digest_id = ? "
+                f"WHERE id IN ({placeholders(len(row_ids))})",
+                (iso(now), message_id, min(row_ids), *row_ids),
+            )
+
+    def digest_rows(self, digest_id: int) -> list[OutboxRow]:
+        """The alerts sent in digest `digest_id`, in order (to render it again)."""
+        rows = self._rows(
+            f"SELECT {CLAIMED} FROM outbox WHERE digest_id = ? ORDER BY id", (digest_id,)
+        )
+        return [_claimed(row, None) for row in rows]
 
     def mark_sent(self, row_id: int, now: datetime, message_id: int | None) -> None:
         """The row was delivered."""
@@ -232,6 +324,11 @@ class Outbox(StoreBase):
                 "UPDATE outbox SET state = 'failed', last_error = ?, attempts = attempts + 1 "
                 "WHERE id = ?",
                 (error, row_id),
+            )
+            conn.execute(  # its message was never sent: its edits cannot be either
+                "UPDATE outbox SET state = 'failed', last_error = ? "
+                "WHERE kind = 'edit' AND target_id = ? AND state = 'pending'",
+                (f"its message (outbox #{row_id}) was not delivered: {error}", row_id),
             )
 
     def migrate_chat(self, old: int | str, new: int | str, now: datetime | None = None) -> int:
@@ -286,24 +383,30 @@ class Outbox(StoreBase):
             "SELECT MIN(created_at) FROM outbox WHERE state IN ('pending', 'sending')"
         )
         failures = self._rows(
-            "SELECT rule_ids, channel, last_error FROM outbox WHERE state = 'failed' "
-            "ORDER BY id DESC LIMIT 3"
+            "SELECT rule_ids, channel, last_error, kind, target_id FROM outbox "
+            "WHERE state = 'failed' ORDER BY id DESC LIMIT 3"
         )
+        edits_failed = self._value(
+            "SELECT COUNT(*) FROM outbox WHERE kind = 'edit' AND state = 'failed'"
+        )
+        joined = self._value("SELECT COUNT(*) FROM story_items WHERE reason != 'first'")
         return OutboxCounts(
             pending=counts.get("pending", 0) + counts.get("sending", 0),
             sent=counts.get("sent", 0),
             failed=counts.get("failed", 0),
             oldest_pending_at=oldest,
-            recent_failures=tuple(
-                f"{row['rule_ids']}→{row['channel']}: {row['last_error']}" for row in failures
-            ),
+            recent_failures=tuple(_failure(row) for row in failures),
+            edits_failed=int(edits_failed),
+            joined=int(joined),
         )
 
     def recent_alerts(self, limit: int = 10) -> list[RecentAlert]:
         """The latest delivered outbox rows, newest first (`at` is when it was sent)."""
         rows = self._rows(
-            "SELECT sent_at AS at, rule_ids, channel, plain, link FROM outbox "
-            "WHERE state = 'sent' AND sent_at IS NOT NULL ORDER BY sent_at DESC, id DESC LIMIT ?",
+            "SELECT id, sent_at AS at, rule_ids, channel, plain, link, "
+            "(SELECT COUNT(*) FROM story_items WHERE story_id = outbox.id) AS sources "
+            "FROM outbox WHERE state = 'sent' AND kind = 'alert' AND sent_at IS NOT NULL "
+            "ORDER BY sent_at DESC, id DESC LIMIT ?",
             (limit,),
         )
         return recent_from_rows(rows)

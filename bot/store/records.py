@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from bot.stories import StoryKeys
 from watchers.http import Validators
 
 # -- sources and seen items (bot.store.sources) -------------------------------------------
@@ -90,6 +91,9 @@ class NewAlert:
 
     `dedup_key` is unique forever. Each (rule, item) pair is recorded once; the row is
     enqueued only if at least one of its pairs is new.
+
+    A news alert has its item's `title` and, when stories are grouped, its `story` keys: it
+    may then join a story of its channel instead of being sent (DESIGN §6 "Stories").
     """
 
     dedup_key: str
@@ -101,11 +105,14 @@ class NewAlert:
     html: str
     plain: str
     link: str
+    title: str = ""
+    story: StoryKeys | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
-    """A claimed outbox row."""
+    """A claimed outbox row: an alert, or (`kind` "edit") an edit of the message of alert
+    `target_id` (its `html` and `plain` are then the target's)."""
 
     id: int
     chat_id: int | str
@@ -115,6 +122,25 @@ class OutboxRow:
     as_plain: bool
     attempts: int
     channel: str = ""
+    kind: str = "alert"
+    target_id: int | None = None
+    message_id: int | None = None  # edits: Telegram's id of the target's message
+    source_id: str = ""
+    rule_ids: tuple[str, ...] = ()
+    title: str = ""
+    created_at: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StoryMember:
+    """An item that joined a story after its first: shown in the story's message."""
+
+    source_id: str
+    title: str
+    link: str
+    lang: str
+    reason: str
+    added_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +161,8 @@ class OutboxCounts:
     failed: int
     oldest_pending_at: str | None
     recent_failures: tuple[str, ...]
+    edits_failed: int = 0  # of `failed`, edits of a message already sent (never resent)
+    joined: int = 0  # items that joined a story instead of sending a message
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +174,7 @@ class RecentAlert:
     channel: str
     title: str
     link: str
+    sources: int = 1  # the story's outlets: its first item and those that joined it
 
 
 # -- mutes (bot.store.mutes) --------------------------------------------------------------
@@ -220,6 +249,7 @@ class PruneReport:
     flights: int = 0
     coverage: int = 0
     held: int = 0
+    story_items: int = 0
 
     def describe(self) -> str:
         """One line: "120 seen items, 40 alerts, 0 sightings, 0 flights"."""

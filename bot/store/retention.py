@@ -4,7 +4,8 @@ What is pruned once older than the retention (`[storage] retention`, default 90 
 
 - seen items not seen in their feed since then (an item still listed is kept);
 - sent and failed outbox rows (a pending or sending row never is);
-- live sightings (the raw ADS-B positions) and alerts held by a mute;
+- live sightings (the raw ADS-B positions), alerts held by a mute, and the items of stories
+  (a story is open for joining for `[stories] window`, which is at most the retention);
 - flights and coverage rows older than both the retention and the longest route window.
 
 What is never pruned: the (rule, item) match records. They are the dedup keys that stop an
@@ -48,6 +49,7 @@ class Retention(StoreBase):
             flights=self._delete("flights", "departure < ?", int(flights_cutoff.timestamp())),
             coverage=self._delete("coverage", "day < ?", flights_cutoff.date().isoformat()),
             held=self._delete("muted_alerts", "created_at < ?", cutoff),
+            story_items=self._delete("story_items", "added_at < ?", cutoff),
         )
 
     def _delete(self, table: str, where: str, value: object) -> int:

@@ -20,8 +20,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.store.base import placeholders
-from bot.store.outbox import enqueue
 from bot.store.records import NewAlert, SeenItem, SourceHealth, SourceState, StoredItem
+from bot.store.stories import enqueue_news
+from bot.stories import StoryGrouping
 from bot.timeutil import from_iso, iso
 from watchers.http import Validators
 from watchers.items import NewsItem, item_text
@@ -105,6 +106,7 @@ class SourceRecords(StoreBase):
         seed: bool = True,
         url: str | None = None,
         bad_bytes: int = 0,
+        grouping: StoryGrouping | None = None,
     ) -> int:
         """Record a successful poll, its new items and alerts in one transaction.
 
@@ -117,8 +119,9 @@ class SourceRecords(StoreBase):
         stored as the URL it was seeded with; `bad_bytes` adds to its count of repaired bytes.
 
         Items already seen are ignored; an alert whose (rule, item) pair matched before, or
-        whose dedup key is already in the outbox, is not enqueued again. Returns the number
-        of outbox rows added.
+        whose dedup key is already in the outbox, is not enqueued again. With `grouping`, an
+        alert may join a story instead (`bot.store.stories.enqueue_news`). Returns the number
+        of alerts reported: outbox rows added, and items that joined a story.
         """
         stamp = iso(now)
         added = 0
@@ -169,7 +172,7 @@ class SourceRecords(StoreBase):
                         (rule_id, alert.item_key, alert.source_id, stamp),
                     ).rowcount
                 if fresh:
-                    added += enqueue(conn, alert, stamp)
+                    added += sum(enqueue_news(self, conn, alert, now, grouping))
             conn.execute(
                 "UPDATE sources SET etag = ?, last_modified = ?, body_hash = ?, "
                 "seeded = MAX(seeded, ?), seeded_url = COALESCE(?, seeded_url), "

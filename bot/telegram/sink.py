@@ -1,4 +1,5 @@
-"""The Telegram sink: one `sendMessage` through python-telegram-bot, one outcome back.
+"""The Telegram sink: one `sendMessage` (or `editMessageText`) through python-telegram-bot,
+one outcome back.
 
 The `telegram.Bot` is injected (the runner builds it with `base_url=f"{api_url}/bot"` and its
 own `HTTPXRequest`); this module only sends and classifies. `classify` is pure and maps PTB's
@@ -23,6 +24,17 @@ Two delivery rules live here because only the sink sees them:
   Only an exception raised while PTB reads the result into a Message (`de_json`) counts:
   PTB wraps every transport failure, every non-2xx answer and unreadable JSON in a
   `TelegramError`, and any other exception (a bug before the request) is retried as before.
+
+Edits (`TelegramSink.edit`) share all of this: the read timeout and its growth (a timed-out
+edit may have been applied; resending the same text is harmless: see below), the redaction
+and `classify`, through `classify_edit`, which adds what only an edit can hear:
+
+- Telegram's 400 "message is not modified" (PTB drops the "Bad Request: " prefix) means the
+  message already reads so: `Sent(message_id)`.
+- "message can't be edited" (too old, not the bot's) and "message to edit not found"
+  (deleted) are `Permanent`, as every other 400; so is an edit whose message id was never
+  recorded, without a request.
+- An ok answer that is `True` (inline messages) or not a message is `Sent(message_id)`.
 """
 
 from __future__ import annotations
@@ -31,6 +43,8 @@ import datetime as dt
 import logging
 import os
 import warnings
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from telegram import Bot, LinkPreviewOptions
 from telegram import Message as TelegramMessage
@@ -49,6 +63,7 @@ from telegram.warnings import PTBDeprecationWarning
 from bot.redact import redact_secret
 from bot.sinks import (
     BadMarkup,
+    Edit,
     Message,
     Migrated,
     Permanent,
@@ -61,12 +76,14 @@ from bot.sinks import (
 log = logging.getLogger(__name__)
 
 PARSE_ERROR_MARKER = "can't parse entities"
+NOT_MODIFIED_MARKER = "message is not modified"  # PTB drops "Bad Request: ", capitalises
 DEFAULT_READ_TIMEOUT = 15.0
 READ_TIMEOUT_GROWTH = 4  # the cap, as a multiple of the read timeout
 
 
 class TelegramSink:
-    """Sends alerts with `Bot.send_message` (HTML, or plain text after a markup failure)."""
+    """Sends alerts with `Bot.send_message` and edits them with `Bot.edit_message_text`
+    (HTML, or plain text after a markup failure)."""
 
     name = "telegram"
 
@@ -80,8 +97,8 @@ class TelegramSink:
     ) -> None:
         """`secret` (the bot token) is also redacted literally from every error string.
 
-        `read_timeout` is how long a send waits for Telegram's answer (default: the bot's
-        request's read timeout); after a timeout the next send waits twice as long, up to
+        `read_timeout` is how long a send or edit waits for Telegram's answer (default: the
+        bot's request's read timeout); after a timeout the next one waits twice as long, up to
         `read_timeout_cap` (default 4 × `read_timeout`).
         """
         self._bot = bot
@@ -97,50 +114,102 @@ class TelegramSink:
 
     async def send(self, message: Message) -> SendOutcome:
         """Send one message; never raises for a delivery failure (see `classify`)."""
-        preview = (
-            LinkPreviewOptions(url=message.link, prefer_small_media=True)
-            if message.link
-            else LinkPreviewOptions(is_disabled=True)
-        )
-        waited = self.read_timeout
-        try:
-            sent = await self._bot.send_message(
+        answer = await self._request(
+            "the message may or may not have been delivered",
+            lambda read_timeout: self._bot.send_message(
                 message.chat_id,
                 text=message.plain if message.as_plain else message.html,
                 parse_mode=None if message.as_plain else "HTML",
-                link_preview_options=preview,
-                read_timeout=waited,
+                link_preview_options=_preview(message.link),
+                read_timeout=read_timeout,
+            ),
+            lambda exc: classify(exc, secret=self._secret),
+        )
+        if not isinstance(answer, _Accepted):
+            return answer
+        if answer.unreadable or not isinstance(answer.result, TelegramMessage):
+            why = answer.unreadable or f"the result is {type(answer.result).__name__}"
+            log.warning(
+                "outbox #%d: Telegram accepted the message but its answer is not a message "
+                "(%s); counted as delivered, without a message id, and not sent again",
+                message.outbox_id,
+                redact_secret(why, self._secret)[:200],
             )
+            return Sent(None)
+        return Sent(answer.result.message_id)
+
+    async def edit(self, edit: Edit) -> SendOutcome:
+        """Replace the text of a message sent before; never raises for a delivery failure
+        (see `classify_edit`). Without a message id there is nothing to edit: `Permanent`,
+        and no request is made."""
+        message_id = edit.message_id
+        if message_id is None:
+            return Permanent(
+                f"cannot edit the message of outbox #{edit.outbox_id} in chat {edit.chat_id}: "
+                "no message id was recorded for it when it was sent"
+            )
+        answer = await self._request(
+            "the edit may or may not have been applied",
+            lambda read_timeout: self._bot.edit_message_text(
+                text=edit.plain if edit.as_plain else edit.html,
+                chat_id=edit.chat_id,
+                message_id=message_id,
+                parse_mode=None if edit.as_plain else "HTML",
+                link_preview_options=_preview(edit.link),
+                read_timeout=read_timeout,
+            ),
+            lambda exc: classify_edit(exc, message_id, secret=self._secret),
+        )
+        # Telegram said ok: the message now reads as asked, whatever PTB made of the answer
+        # (an edit of an inline message answers True)
+        return Sent(message_id) if isinstance(answer, _Accepted) else answer
+
+    async def _request(
+        self,
+        unknown: str,
+        call: Callable[[float], Awaitable[object]],
+        failed: Callable[[Exception], SendOutcome],
+    ) -> _Accepted | SendOutcome:
+        """Make one request with the current read timeout (doubled after a timeout, reset by
+        any answer from Telegram); `failed` classifies an error, `unknown` says what a
+        timeout leaves unknown ("the message may or may not have been delivered")."""
+        waited = self.read_timeout
+        try:
+            result = await call(waited)
         except TimedOut as exc:
             self.read_timeout = min(waited * 2, self.read_timeout_cap)
             detail = redact_secret(f"{type(exc).__name__}: {exc}", self._secret)
             return Transient(
-                f"timed out, the message may or may not have been delivered ({detail}); "
+                f"timed out, {unknown} ({detail}); "
                 f"no answer within {waited:g}s, the next attempt waits {self.read_timeout:g}s"
             )
         except TelegramError as exc:  # Telegram answered, or was unreachable
             if not _unanswered(exc):
                 self.read_timeout = self.base_read_timeout
-            return classify(exc, secret=self._secret)
+            return failed(exc)
         except Exception as exc:
             if not _raised_reading_the_answer(exc):  # a bug before or without an answer
-                return classify(exc, secret=self._secret)
-            self.read_timeout = self.base_read_timeout  # an ok:true answer, not a message
-            return self._accepted_unreadable(message, f"{type(exc).__name__}: {exc}")
+                return failed(exc)
+            self.read_timeout = self.base_read_timeout  # an ok:true answer PTB cannot read
+            return _Accepted(None, unreadable=f"{type(exc).__name__}: {exc}")
         self.read_timeout = self.base_read_timeout
-        if not isinstance(sent, TelegramMessage):
-            return self._accepted_unreadable(message, f"the result is {type(sent).__name__}")
-        return Sent(sent.message_id)
+        return _Accepted(result)
 
-    def _accepted_unreadable(self, message: Message, why: str) -> Sent:
-        """Telegram said ok but its result is not a message: delivered, never retried."""
-        log.warning(
-            "outbox #%d: Telegram accepted the message but its answer is not a message (%s); "
-            "counted as delivered, without a message id, and not sent again",
-            message.outbox_id,
-            redact_secret(why, self._secret)[:200],
-        )
-        return Sent(None)
+
+@dataclass(frozen=True, slots=True)
+class _Accepted:
+    """Telegram answered ok: `result` is what PTB made of it, or None with `unreadable`
+    saying why PTB could not read it."""
+
+    result: object
+    unreadable: str = ""
+
+
+def _preview(link: str) -> LinkPreviewOptions:
+    """A small preview of `link`, or no preview at all when there is no link."""
+    if link:
+        return LinkPreviewOptions(url=link, prefer_small_media=True)
+    return LinkPreviewOptions(is_disabled=True)
 
 
 def _raised_reading_the_answer(exc: BaseException) -> bool:
@@ -185,6 +254,15 @@ def classify(exc: Exception, *, secret: str | None = None) -> SendOutcome:
     if isinstance(exc, NetworkError | TelegramError):
         return Transient(detail)
     return Transient(f"unexpected error while sending: {detail}")
+
+
+def classify_edit(exc: Exception, message_id: int, *, secret: str | None = None) -> SendOutcome:
+    """What a failed `edit_message_text` means (pure): as `classify`, except that Telegram's
+    "message is not modified" is `Sent(message_id)` (the message already reads so); "message
+    can't be edited" and "message to edit not found" are `Permanent`, as every other 400."""
+    if isinstance(exc, BadRequest) and NOT_MODIFIED_MARKER in exc.message.lower():
+        return Sent(message_id)
+    return classify(exc, secret=secret)
 
 
 def _retry_after_seconds(exc: RetryAfter) -> float:

@@ -4,8 +4,16 @@
 background thread) answering `/bot{token}/{method}` the way api.telegram.org does: the same JSON envelope, the
 same error strings, HTML parse mode parsed like tdlib does it, message length counted in UTF-16
 units after parsing. Every call is checked against the Bot API spec in
-`tests/data/telegram-bot-api-spec/api.json`; a call Telegram would reject is answered with a 400
-and recorded in `violations`, which tests assert stays empty.
+`tests/data/telegram-bot-api-spec/api.json` (including "Required if X is not specified" in a
+parameter's description); a call Telegram would reject is answered with a 400 and recorded in
+`violations`, which tests assert stays empty.
+
+`sendMessage` and `editMessageText` are served for real: the fake keeps what each message the
+bot sent reads now, and an edit changes it, with Telegram's answers for an edit that changes
+nothing ("message is not modified: …"), of a message unknown or deleted ("message to edit not
+found", see `delete_message`) or that the bot may no longer edit ("message can't be edited",
+see `make_uneditable`); the per-chat rate limit counts sends and edits alike. Edits of inline
+messages are not supported.
 
 Point PTB at it with `telegram.Bot(TEST_TOKEN, base_url=server.base_url)`.
 
@@ -181,9 +189,33 @@ def _coerce_fields(
     return out
 
 
+_REQUIRED_UNLESS_RE = re.compile(
+    r"required if (\w+)(?: and (\w+))? (?:is not|are not|isn't|aren't) specified", re.IGNORECASE
+)
+
+
+def _required_unless(field: dict[str, Any]) -> tuple[str, ...]:
+    """The parameters whose absence makes an optional `field` required, as its description
+    says ("Required if inline_message_id is not specified", "required if text isn't
+    specified"); () when it says no such thing."""
+    m = _REQUIRED_UNLESS_RE.search(field.get("description", ""))
+    return tuple(name for name in m.groups() if name) if m else ()
+
+
 def validate_call(method: str, raw: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
-    """Check `raw` parameters of a (canonically named) method against the spec; coerced params."""
-    return _coerce_fields(raw, spec["methods"][method].get("fields", []), spec)
+    """Check `raw` parameters of a (canonically named) method against the spec; coerced params.
+
+    Besides the spec's required flags, a parameter whose description says "Required if X is
+    not specified" is required when X is absent (editMessageText's chat_id, message_id, text).
+    """
+    fields = spec["methods"][method].get("fields", [])
+    params = _coerce_fields(raw, fields, spec)
+    for f in fields:
+        unless = _required_unless(f)
+        if unless and f["name"] not in params and not any(n in params for n in unless):
+            others = " or ".join(f'"{n}"' for n in unless)
+            raise SpecViolation(f'required parameter "{f["name"]}" is missing (no {others} either)')
+    return params
 
 
 # ───────────────────────────── HTML parse mode ─────────────────────────────
@@ -457,6 +489,37 @@ class SentMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class EditedMessage:
+    """One accepted editMessageText of a message the bot sent. `time` is `time.monotonic()`
+    when it was accepted."""
+
+    chat_id: ChatId
+    message_id: int
+    text: str  # as sent (HTML source when parse_mode is HTML)
+    visible_text: str  # what Telegram shows now: tags removed, entities decoded
+    parse_mode: str | None
+    link_preview_options: dict[str, Any] | None
+    time: float
+    entities: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass
+class _Stored:
+    """A message the bot sent, as it reads now (its last send or edit); `date` is its Unix
+    time of sending."""
+
+    current: SentMessage | EditedMessage
+    date: int
+    editable: bool = True
+
+
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup "
+    "are exactly the same as a current content and reply markup of the message"
+)
+
+
+@dataclass(frozen=True, slots=True)
 class Violation:
     """A call Telegram would have rejected as malformed."""
 
@@ -502,6 +565,12 @@ def _error(code: int, description: str, parameters: dict[str, Any] | None = None
     return _Reply(code, json.dumps(envelope).encode())
 
 
+def _too_many_requests(retry_after: int) -> _Reply:
+    return _error(
+        429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after}
+    )
+
+
 _ADMIN_RIGHTS = (
     "can_be_edited",
     "is_anonymous",
@@ -545,10 +614,11 @@ _NGINX_502 = (
 class FakeTelegramAPI:
     """A Bot API look-alike on 127.0.0.1; see the module docstring.
 
-    Public state (read it from tests; lists only grow): `sent`, `violations`, `calls`,
-    `commands`, `chats` (writable set of known chat ids and "@usernames"), `bot_members`
-    (the bot's own `ChatMember` per chat, for getChatMember; see `set_bot_member`),
-    `rate_limit_per_chat` (None, or (messages, seconds) per chat for sendMessage).
+    Public state (read it from tests; lists only grow): `sent`, `edits`, `violations`,
+    `calls`, `commands`, `chats` (writable set of known chat ids and "@usernames"),
+    `bot_members` (the bot's own `ChatMember` per chat, for getChatMember; see
+    `set_bot_member`), `rate_limit_per_chat` (None, or (messages, seconds) per chat for
+    sendMessage and editMessageText together). A message as it reads now: `current_message`.
     `nodelay` sets TCP_NODELAY on every connection, as api.telegram.org does (the
     benchmarks; without it each answer may wait 40 ms for the client's delayed ACK).
     """
@@ -566,6 +636,7 @@ class FakeTelegramAPI:
         self.bot_id = int(token.split(":", 1)[0])
         self.chats: set[ChatId] = set(chats)
         self.sent: list[SentMessage] = []
+        self.edits: list[EditedMessage] = []
         self.violations: list[Violation] = []
         self.calls: list[Call] = []
         self.commands: list[dict[str, Any]] = []
@@ -582,6 +653,7 @@ class FakeTelegramAPI:
         self._chat_types: dict[ChatId, str] = {}
         self.bot_members: dict[ChatId, dict[str, Any]] = {}
         self._recent: dict[ChatId, deque[float]] = {}
+        self._messages: dict[tuple[ChatId, int], _Stored] = {}
         self._httpd: _HTTPServer | None = None
 
     # ── lifecycle ──
@@ -719,6 +791,33 @@ class FakeTelegramAPI:
         with self._lock:
             return [m for m in self.sent if m.chat_id == chat_id]
 
+    def current_message(
+        self, chat_id: ChatId, message_id: int
+    ) -> SentMessage | EditedMessage | None:
+        """The bot's message `message_id` in `chat_id` as it reads now (its send, or its last
+        edit), or None when the bot sent no such message or it was deleted."""
+        with self._lock:
+            stored = self._messages.get((self._known_chat(chat_id) or chat_id, message_id))
+            return stored.current if stored is not None else None
+
+    def delete_message(self, chat_id: ChatId, message_id: int) -> None:
+        """Delete a message the bot sent (an admin did): editing it is then 400 "message to
+        edit not found"."""
+        with self._lock:
+            del self._messages[self._stored_key(chat_id, message_id)]
+
+    def make_uneditable(self, chat_id: ChatId, message_id: int) -> None:
+        """Make a message the bot sent uneditable (the bot lost the right to edit it): editing
+        it is then 400 "message can't be edited"."""
+        with self._lock:
+            self._messages[self._stored_key(chat_id, message_id)].editable = False
+
+    def _stored_key(self, chat_id: ChatId, message_id: int) -> tuple[ChatId, int]:
+        key = (self._known_chat(chat_id) or chat_id, message_id)
+        if key not in self._messages:
+            raise KeyError(f"the bot sent no message {message_id} to chat {chat_id}")
+        return key
+
     def calls_to(self, method: str) -> list[Call]:
         """Spec-valid calls of `method` (any case), oldest first."""
         with self._lock:
@@ -784,12 +883,7 @@ class FakeTelegramAPI:
         p = fault.params
         match fault.kind:
             case "429":
-                retry_after = int(p.get("retry_after", 5))
-                return _error(
-                    429,
-                    f"Too Many Requests: retry after {retry_after}",
-                    {"retry_after": retry_after},
-                )
+                return _too_many_requests(int(p.get("retry_after", 5)))
             case "500":
                 return _error(500, p.get("description", "Internal Server Error"))
             case "502":
@@ -874,11 +968,79 @@ class FakeTelegramAPI:
             return _ok(list(self.commands))
 
     def _api_sendmessage(self, params: dict[str, Any]) -> _Reply:
-        chat_id: ChatId = params["chat_id"]
+        checked = self._checked_text(params, too_long="Bad Request: message is too long")
+        if isinstance(checked, _Reply):
+            return checked
+        known, parsed = checked
+        now = time.monotonic()
+        date = int(time.time())
+        with self._lock:
+            retry_after = self._rate_limited(known, now)
+            if retry_after is not None:
+                return _too_many_requests(retry_after)
+            message_id = self._take_message_id()
+            sent = SentMessage(
+                chat_id=params["chat_id"],
+                text=params["text"],
+                visible_text=parsed.text,
+                parse_mode=params.get("parse_mode") or None,
+                link_preview_options=params.get("link_preview_options"),
+                message_id=message_id,
+                time=now,
+                entities=parsed.entities,
+                disable_notification=bool(params.get("disable_notification", False)),
+            )
+            self.sent.append(sent)
+            self._messages[(known, message_id)] = _Stored(sent, date)
+        return _ok(self._message_object(known, message_id, date, parsed))
+
+    def _api_editmessagetext(self, params: dict[str, Any]) -> _Reply:
+        if "inline_message_id" in params:
+            return _error(400, "Bad Request: inline messages are not supported by the fake")
+        checked = self._checked_text(params, too_long="Bad Request: MESSAGE_TOO_LONG")
+        if isinstance(checked, _Reply):
+            return checked
+        known, parsed = checked
+        message_id: int = params["message_id"]
+        now = time.monotonic()
+        with self._lock:
+            stored = self._messages.get((known, message_id))
+            if stored is None:
+                return _error(400, "Bad Request: message to edit not found")
+            if not stored.editable:
+                return _error(400, "Bad Request: message can't be edited")
+            current = stored.current
+            if (current.visible_text, current.entities) == (parsed.text, parsed.entities):
+                return _error(400, NOT_MODIFIED)
+            retry_after = self._rate_limited(known, now)
+            if retry_after is not None:
+                return _too_many_requests(retry_after)
+            edited = EditedMessage(
+                chat_id=params["chat_id"],
+                message_id=message_id,
+                text=params["text"],
+                visible_text=parsed.text,
+                parse_mode=params.get("parse_mode") or None,
+                link_preview_options=params.get("link_preview_options"),
+                time=now,
+                entities=parsed.entities,
+            )
+            self.edits.append(edited)
+            stored.current = edited
+            date = stored.date
+        result = self._message_object(known, message_id, date, parsed)
+        result["edit_date"] = max(date, int(time.time()))
+        return _ok(result)
+
+    def _checked_text(
+        self, params: dict[str, Any], *, too_long: str
+    ) -> tuple[ChatId, ParsedText] | _Reply:
+        """The chat (as stored) and the parsed text of a sendMessage or editMessageText, or
+        Telegram's 400 for them (`too_long`: its description for a text over 4096)."""
         text: str = params["text"]
         parse_mode = params.get("parse_mode") or None
         with self._lock:
-            known = self._known_chat(chat_id)
+            known = self._known_chat(params["chat_id"])
         if known is None:
             return _error(400, "Bad Request: chat not found")
         if parse_mode is not None and parse_mode.lower() not in ("html", "markdown", "markdownv2"):
@@ -893,34 +1055,18 @@ class FakeTelegramAPI:
         if not parsed.text.strip():
             return _error(400, "Bad Request: message text is empty")
         if utf16_len(parsed.text) > MAX_MESSAGE_LENGTH:
-            return _error(400, "Bad Request: message is too long")
-        now = time.monotonic()
-        with self._lock:
-            retry_after = self._rate_limited(known, now)
-            if retry_after is not None:
-                return _error(
-                    429,
-                    f"Too Many Requests: retry after {retry_after}",
-                    {"retry_after": retry_after},
-                )
-            message_id = self._take_message_id()
-            self.sent.append(
-                SentMessage(
-                    chat_id=chat_id,
-                    text=text,
-                    visible_text=parsed.text,
-                    parse_mode=parse_mode,
-                    link_preview_options=params.get("link_preview_options"),
-                    message_id=message_id,
-                    time=now,
-                    entities=parsed.entities,
-                    disable_notification=bool(params.get("disable_notification", False)),
-                )
-            )
+            return _error(400, too_long)
+        return known, parsed
+
+    def _message_object(
+        self, known: ChatId, message_id: int, date: int, parsed: ParsedText
+    ) -> dict[str, Any]:
+        """The `Message` the bot's text message `message_id` in `known` is, as Telegram
+        answers it."""
         chat = self._chat_object(known)
         result: dict[str, Any] = {
             "message_id": message_id,
-            "date": int(time.time()),
+            "date": date,
             "chat": chat,
             "text": parsed.text,
         }
@@ -930,7 +1076,7 @@ class FakeTelegramAPI:
             result["from"] = self._me()
         if parsed.entities:
             result["entities"] = list(parsed.entities)
-        return _ok(result)
+        return result
 
     def _api_getchat(self, params: dict[str, Any]) -> _Reply:
         known, member = self._chat_and_bot_member(params["chat_id"])
@@ -1013,7 +1159,8 @@ class FakeTelegramAPI:
         return obj
 
     def _rate_limited(self, chat: ChatId, now: float) -> int | None:
-        """Seconds to wait when `chat` exceeded `rate_limit_per_chat`; else counts this send."""
+        """Seconds to wait when `chat` exceeded `rate_limit_per_chat`; else counts this send
+        (or edit: Telegram's flood limit counts both)."""
         if self.rate_limit_per_chat is None:
             return None
         most, window = self.rate_limit_per_chat
@@ -1135,10 +1282,12 @@ __all__ = [
     "DEFAULT_MIGRATE_TO",
     "FAULT_KINDS",
     "MAX_MESSAGE_LENGTH",
+    "NOT_MODIFIED",
     "SPEC_PATH",
     "TEST_CHAT_ID",
     "TEST_TOKEN",
     "Call",
+    "EditedMessage",
     "EntityParseError",
     "FakeTelegramAPI",
     "ParsedText",
