@@ -350,7 +350,9 @@ class Dispatcher:
         assert target is not None  # noqa: S101 - edit rows have a target
         in_digest = self.store.digest_rows(target)
         if in_digest:
-            rendered, _ = digest(in_digest, self.store.story_sources([r.id for r in in_digest]))
+            rendered, fits = digest(in_digest, self.store.story_sources([r.id for r in in_digest]))
+            if fits < len(in_digest):  # the stories' counts would push alerts out: drop them
+                rendered, _ = digest(in_digest, {})  # (fits: the digest fitted with counts ≥ 1)
             note = f"digest #{target} updated: {plural(len(in_digest), 'alert')}"
             return Edit(
                 row.id,

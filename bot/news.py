@@ -14,6 +14,11 @@ Edits: each item's fingerprint (`watchers.items.fingerprint`) is stored; when a 
 fingerprint changes, it is matched again and alerts only for the rules that never matched
 it, under a dedup key of its own (`news-edit|channel|rules|item`), so a (rule, item) pair
 alerts at most once and an item's first alert keeps its key (`news|channel|item`).
+
+Stories: with `[stories] group` on (`grouping_for`), each alert carries its item's story keys
+(`story_keys`: canonical link, language, normalised text, title numbers, entity lists named);
+the store then joins it to a story of its channel instead of queueing it when `bot.stories`
+finds it is the same story (`bot.store.stories.enqueue_news`).
 """
 
 from __future__ import annotations

@@ -235,6 +235,12 @@ def _layout(report: StatusReport, now: datetime) -> _Layout:
         f", oldest pending {since(box.oldest_pending_at, now)}" if box.oldest_pending_at else ""
     )
     summary.append(f"outbox: {box.pending} pending, {box.sent} sent, {box.failed} failed{oldest}")
+    if box.joined or box.edits_failed:
+        summary.append(
+            f"stories: {plural(box.joined, 'item')} joined an earlier alert's message; "
+            f"{plural(box.edits_failed, 'edit')} of a sent message failed (the alert stands, "
+            "not sent again)"
+        )
     summary.extend(f"  failed: {failure}" for failure in box.recent_failures)
     summary.extend(_mute_lines(report, now))
     summary.extend(
@@ -318,6 +324,8 @@ def status_data(report: StatusReport, now: datetime) -> dict[str, Any]:
             "failed": box.failed,
             "oldest_pending_at": box.oldest_pending_at,
             "recent_failures": list(box.recent_failures),
+            "joined": box.joined,
+            "edits_failed": box.edits_failed,
         },
         "summary": {
             "sources": len(shown) + len(never),

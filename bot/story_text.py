@@ -5,9 +5,10 @@ since, newest last, each linked, with its language:
 
     + zerkalo (ru) · ukr-pravda-en (en) — 3 more sources, last 14:05 UTC
 
-When the line would take the message past Telegram's 4096 characters, the oldest outlets
-collapse into the count ("3 more sources"). A digest is one line per alert (time, source,
-linked title, rule, and the story's other sources), as many lines as fit in 4096.
+When the line would take the message past Telegram's 4096 characters, or name more than
+`MAX_LISTED` outlets, the oldest collapse into the count ("3 more sources"). A digest is
+one line per alert (time, source, linked title, rule, and the story's other sources), as
+many lines as fit in 4096.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from bot.render import TELEGRAM_MESSAGE_LIMIT, Rendered, http_link, shorten, vis
 from bot.store.records import OutboxRow, StoryMember
 from bot.timeutil import from_iso
 from bot.words import plural
+
+MAX_LISTED = 30  # outlets linked at most (Telegram reads the first 100 entities of a message)
 
 
 def _esc(text: str) -> str:
@@ -68,7 +71,7 @@ def with_sources(
     if not members:
         return html_text, plain
     room = limit - visible_length(plain) - 2
-    for shown in range(len(members), -1, -1):
+    for shown in range(min(len(members), MAX_LISTED), -1, -1):
         line_plain, line_html = sources_line(members, shown)
         if visible_length(line_plain) <= room:
             return f"{html_text}\n\n{line_html}", f"{plain}\n\n{line_plain}"

@@ -7,11 +7,13 @@ import hashlib
 import io
 import os
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from bot.cli import main
+from bot.config.types import DeliverySettings
 from bot.dispatcher import Limits
 from bot.settings import SettingsError, load_paths, load_settings, load_token
 from bot.sinks import ConsoleSink
@@ -260,7 +262,24 @@ async def test_dry_run_on_a_missing_database_creates_nothing(
 async def test_the_console_is_not_paced_like_telegram(
     tmp_path: Path, feed_server: FeedServer
 ) -> None:
-    """30 alerts to the console in one `--once`, with Telegram's real limits configured."""
+    """30 alerts to the console in one `--once`, with Telegram's real limits configured
+    (and digests only above 30, so each alert is a message of its own)."""
+    entries = [Entry(f"Haftar {n}", link=f"https://n.example/{n}") for n in range(30)]
+    feed_server.route("/feed", body=rss(entries))
+    config = make_config(
+        "http://127.0.0.1:9", {"news": feed_server.url("/feed")}, alert_existing=True
+    )
+    config = replace(config, delivery=DeliverySettings(digest_after=30))
+    out = io.StringIO()
+    options = fast_options(once=True, console=ConsoleSink(out), dispatch_limits=Limits())
+    assert await start(config, tmp_path / "v.db", None, options).finish() == 0
+    assert out.getvalue().count("── alert for") == 30
+
+
+async def test_a_backlog_reaches_the_console_as_one_digest(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """The same 30 alerts with the default `digest_after` (10): one digest, a line each."""
     entries = [Entry(f"Haftar {n}", link=f"https://n.example/{n}") for n in range(30)]
     feed_server.route("/feed", body=rss(entries))
     config = make_config(
@@ -269,4 +288,7 @@ async def test_the_console_is_not_paced_like_telegram(
     out = io.StringIO()
     options = fast_options(once=True, console=ConsoleSink(out), dispatch_limits=Limits())
     assert await start(config, tmp_path / "v.db", None, options).finish() == 0
-    assert out.getvalue().count("── alert for") == 30
+    text = out.getvalue()
+    assert text.count("── alert for") == 1
+    assert "Digest: 30 alerts" in text
+    assert all(f"Haftar {n} ·" in text for n in range(30))

@@ -2,7 +2,8 @@
 
 Each poller records its outcome on its source (health, credits, the coverage ledger) and
 never raises for a source's fault. `RouteEvaluator.evaluate` reads counts from SQLite, so
-route state survives restarts, and records each rule's state and its alert together.
+route state survives restarts, and records each rule's state and its alert together. A rule
+that keeps firing has its alert re-rendered and its message edited when what it shows changes.
 """
 
 from __future__ import annotations
@@ -296,12 +297,16 @@ class RouteEvaluator:
         self.opensky = opensky
         self.channels = channels
         self.clock = clock
+        # What each firing rule's alert was last rendered from (see `_refresh`).
+        self.rendered: dict[str, tuple[object, ...]] = {}
 
     def evaluate(self) -> int:
         """Evaluate each rule once; returns the number of alerts enqueued.
 
         Counts come from SQLite (flights and ledger rows counted in their indexes); the
-        flights themselves are read only for an alert."""
+        flights themselves are read only for an alert: when a rule fires, and when a rule
+        still firing has a different count, previous count, coverage or flights than its
+        alert was rendered with (the alert is then edited in place)."""
         now = self.clock()
         return sum(self._evaluate(rule, now) for rule in self.rules)
 
@@ -315,13 +320,18 @@ class RouteEvaluator:
         coverage = self._coverage(rule, now)
         window = timedelta(seconds=rule.window)
         between = (rule.origins, rule.destinations)
-        count = self.store.count_flights_between(*between, now - window, now, rule.operator)
+        state = self.store.route_state(rule.id)
+        # A firing rule also needs when its flights last changed (its alert may be edited).
+        changed = ""
+        if state.firing:
+            count, changed = self.store.route_window(*between, now - window, now, rule.operator)
+        else:
+            count = self.store.count_flights_between(*between, now - window, now, rule.operator)
         previous = None
         if rule.spike is not None:
             previous = self.store.count_flights_between(
                 *between, now - 2 * window, now - window, rule.operator
             )
-        state = self.store.route_state(rule.id)
         summary = _summary(rule, count, previous, coverage.describe())
         if not coverage.ready:
             self.store.record_route(
@@ -340,6 +350,8 @@ class RouteEvaluator:
             episode = state.episodes + 1
             flights = self.store.flights_between(*between, now - window, now, rule.operator)
             rendered = render_route(rule, flights, previous, coverage)
+            _, changed = self.store.route_window(*between, now - window, now, rule.operator)
+            self.rendered[rule.id] = (rule, count, changed, previous, coverage.describe())
             channel = self.channels[rule.channel]
             alert = NewAlert(
                 dedup_key=f"route|{rule.id}|{episode}",
@@ -354,8 +366,9 @@ class RouteEvaluator:
             )
             log.info("route rule %s fired: %s", rule.id, summary)
         elif state.firing and not decision.firing:
+            self.rendered.pop(rule.id, None)
             log.info("route rule %s re-armed: %s", rule.id, summary)
-        return self.store.record_route(
+        added = self.store.record_route(
             rule.id,
             now,
             firing=decision.firing,
@@ -365,6 +378,35 @@ class RouteEvaluator:
             summary=summary,
             alert=alert,
         )
+        basis = (rule, count, changed, previous, coverage.describe())
+        if decision.firing and not decision.fire and self.rendered.get(rule.id) != basis:
+            self.rendered[rule.id] = basis
+            self._refresh(rule, state.episodes, previous, coverage, now)
+        return added
+
+    def _refresh(
+        self, rule: RouteRule, episode: int, previous: int | None, coverage: Coverage, now: datetime
+    ) -> None:
+        """Render a firing rule's alert again and, if its text changed, store it and queue an
+        edit of its message (`Store.update_alert`). Called only when the count, the flights
+        (added, dropped or merged), the previous count, the coverage or the rule changed since
+        it was last rendered (once per firing rule after a start); an alert held by a mute
+        has no outbox row and is left alone."""
+        row_id = self.store.alert_id(f"route|{rule.id}|{episode}")
+        if row_id is None:
+            return
+        window = timedelta(seconds=rule.window)
+        between = (rule.origins, rule.destinations)
+        flights = self.store.flights_between(*between, now - window, now, rule.operator)
+        rendered = render_route(rule, flights, previous, coverage)
+        if self.store.update_alert(row_id, rendered.html, rendered.plain, now, source_id="routes"):
+            log.info(
+                "route rule %s: alert updated: %s in %s, %s",
+                rule.id,
+                plural(len(flights), "flight"),
+                window_text(rule.window),
+                coverage.describe(),
+            )
 
 
 def _summary(rule: RouteRule, count: int, previous: int | None, coverage: str) -> str:

@@ -121,6 +121,24 @@ class FlightRecords(StoreBase):
         where, params = _on_route(origins, destinations, start, end, operator)
         return int(self._value(f"SELECT COUNT(*) FROM flights WHERE {where}", params))
 
+    def route_window(
+        self,
+        origins: Collection[str],
+        destinations: Collection[str],
+        start: datetime,
+        end: datetime,
+        operator: str | None = None,
+    ) -> tuple[int, str]:
+        """How many flights `flights_between` would return, and when the latest of them was
+        stored or changed ("" when none): a route alert is rendered again only when these
+        change (a flight added, dropped or merged)."""
+        where, params = _on_route(origins, destinations, start, end, operator)
+        row = self._one(
+            f"SELECT COUNT(*) AS n, MAX(updated_at) AS changed FROM flights WHERE {where}", params
+        )
+        assert row is not None  # noqa: S101 - an aggregate always has a row
+        return int(row["n"]), row["changed"] or ""
+
     def coverage_days(
         self, watched: Collection[tuple[str, str]], first: date, last: date
     ) -> dict[date, tuple[int, int]]:
@@ -411,6 +429,14 @@ class FlightRecords(StoreBase):
         if row is None:
             return RouteState(firing=False, episodes=0)
         return RouteState(firing=bool(row["firing"]), episodes=int(row["episodes"]))
+
+    def alert_id(self, dedup_key: str) -> int | None:
+        """The outbox id of the alert with this dedup key (None: not queued, e.g. held by a
+        mute, or pruned)."""
+        row = self._one(
+            "SELECT id FROM outbox WHERE dedup_key = ? AND kind = 'alert'", (dedup_key,)
+        )
+        return None if row is None else int(row["id"])
 
     def route_states(self) -> Iterator[dict[str, Any]]:
         """Every route rule's last evaluation, for `/status`."""

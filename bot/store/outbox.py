@@ -216,11 +216,14 @@ class Outbox(StoreBase):
 
         `chat_id`, when given, is where the row goes now (its channel's chat id in the
         configuration in force); it replaces the chat id stored when the row was queued.
-        An edit row comes back with its target's text, link and message id.
+        An edit row comes back with its target's text, link and message id, and goes to the
+        chat its target was sent to (a message id means nothing in another chat).
         """
         with self._write() as conn:
             row = conn.execute(
-                "UPDATE outbox SET state = 'sending', chat_id = COALESCE(?, chat_id) "
+                "UPDATE outbox SET state = 'sending', chat_id = CASE WHEN kind = 'edit' "
+                "THEN COALESCE((SELECT target.chat_id FROM outbox AS target "
+                "WHERE target.id = outbox.target_id), chat_id) ELSE COALESCE(?, chat_id) END "
                 f"WHERE id = ? AND state = 'pending' RETURNING {CLAIMED}",
                 (None if chat_id is None else _chat_text(chat_id), row_id),
             ).fetchone()

@@ -89,14 +89,18 @@ def ensure_edit(conn: sqlite3.Connection, target_id: int, now: datetime, source_
         return ensure_edit(conn, target["digest_id"], now, source_id)
     if target["state"] == "pending":
         return 0
-    waiting = "('pending', 'failed')" if target["state"] == "failed" else "('pending')"
+    # One pending edit shows every item joined meanwhile; after a failed edit (the message
+    # was deleted, or cannot be edited) more would fail too: the failed one stands for them,
+    # and `/retry` sends it again with every item joined.
     if conn.execute(
-        f"SELECT 1 FROM outbox WHERE kind = 'edit' AND target_id = ? AND state IN {waiting}",
+        "SELECT 1 FROM outbox WHERE kind = 'edit' AND target_id = ? "
+        "AND state IN ('pending', 'failed')",
         (target_id,),
     ).fetchone():
         return 0
     previous = conn.execute(
-        "SELECT COUNT(*) AS edits, MAX(COALESCE(sent_at, not_before)) AS last FROM outbox "
+        "SELECT (SELECT COALESCE(MAX(id), 0) + 1 FROM outbox) AS next_id, "
+        "MAX(COALESCE(sent_at, not_before)) AS last FROM outbox "
         "WHERE kind = 'edit' AND target_id = ?",
         (target_id,),
     ).fetchone()
@@ -116,7 +120,7 @@ def ensure_edit(conn: sqlite3.Connection, target_id: int, now: datetime, source_
         "SELECT ?, rule_ids, ?, channel, chat_id, '', '', '', ?, ?, 'edit', id, ?, ? "
         "FROM outbox WHERE id = ?",
         (
-            f"edit|{target_id}|{previous['edits'] + 1}",
+            f"edit|{target_id}|{previous['next_id']}",
             source_id,
             iso(now),
             iso(due),

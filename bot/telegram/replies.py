@@ -59,6 +59,8 @@ def _short(text: str, limit: int = MAX_TITLE) -> str:
 
 def _alert_line(alert: RecentAlert) -> str:
     parts = [when(alert.at), ",".join(alert.rule_ids), _short(alert.title) or "(untitled)"]
+    if alert.sources > 1:
+        parts.append(plural(alert.sources, "source"))
     if alert.link:
         parts.append(alert.link)
     return " · ".join(parts)
@@ -82,7 +84,8 @@ def _rule_list(rule_ids: Sequence[str]) -> str:
 
 
 def recent_reply(store: Store, args: Sequence[str]) -> str:
-    """`/recent [N]`: the last sent alerts, newest first, then the last few held by mutes."""
+    """`/recent [N]`: the last sent alerts (each a story: with its number of sources when
+    other outlets joined it), newest first, then the last few held by mutes."""
     if len(args) > 1 or (args and not (args[0].isdigit() and int(args[0]) >= 1)):
         return USAGE_RECENT
     asked = int(args[0]) if args else RECENT_DEFAULT

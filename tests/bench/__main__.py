@@ -1,5 +1,5 @@
 """Every benchmark, or the ones named: `python -m tests.bench [poll rules dispatch routes
-test_rule memory]`.
+test_rule stories memory]`.
 
 Each prints its own table (figures are medians of several runs, with the target beside
 them), then a summary of all of them. `--runs N` overrides each benchmark's number of runs.
@@ -19,6 +19,7 @@ from tests.bench import (
     bench_poll,
     bench_routes,
     bench_rules,
+    bench_stories,
     bench_test_rule,
 )
 from tests.bench.report import Row, all_met
@@ -31,6 +32,7 @@ BENCHMARKS: dict[str, tuple[str, Bench]] = {
     "dispatch": ("dispatcher", lambda runs: bench_dispatch.run(runs or 5)),
     "routes": ("route counting", lambda runs: bench_routes.run(runs or 5)),
     "test_rule": ("test-rule", lambda runs: bench_test_rule.run(runs or 3)),
+    "stories": ("story grouping", lambda runs: bench_stories.run(runs or 3)),
     "memory": ("memory", lambda runs: bench_memory.run()),
 }
 
