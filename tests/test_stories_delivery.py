@@ -746,3 +746,36 @@ async def test_a_story_is_open_for_its_window_only(tmp_path: Path, restart: bool
         assert store.story_members(second) == []
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("restart", [False, True])
+async def test_a_near_copy_joins_through_the_store(tmp_path: Path, restart: bool) -> None:
+    """A near copy in the same language, from another outlet with another link, joins
+    the story through the store, in the poll's transaction and after a restart (the index
+    loaded from `story_items`); an item whose title differs only by its numbers is not a
+    copy."""
+    db = tmp_path / "vedette.db"
+    clock = Clock()
+    store = Store.open(db)
+    title = "Telegraph: Putin and Haftar may be preparing a migration crisis in the EU"
+    first = news("en-a", title, source="babel", link="https://babel.example/1")
+    copy = news("en-b", f"{title} again", source="liga", link="https://liga.example/2")
+    daily = news(
+        "en-c", "Border guards: 120 attempts to cross", source="sg", link="https://sg.example/1"
+    )
+    later = news(
+        "en-d", "Border guards: 85 attempts to cross", source="sg", link="https://sg.example/2"
+    )
+    try:
+        record(store, clock, first, daily)
+        if restart:
+            store.close()
+            store = Store.open(db)
+        clock.advance(60)
+        record(store, clock, copy, later)
+        rows = outbox_rows(store)
+        assert [row["source_id"] for row in rows] == ["babel", "sg", "sg"]
+        assert [m.source_id for m in store.story_members(rows[0]["id"])] == ["liga"]
+        assert store.story_members(rows[1]["id"]) == []
+    finally:
+        store.close()
