@@ -365,10 +365,11 @@ class Dispatcher:
             )
         members = self.store.story_members(target)
         html_text, plain = with_sources(row.html, row.plain, members)
+        first_line = plain.partition("\n")[0]
         if members:
-            note = story_note(row.title or plain.split("\n", 1)[0], members)
+            note = story_note(row.title or first_line, members)
         else:
-            note = f"alert #{target} updated: {plain.split(chr(10), 1)[0]}"
+            note = f"alert #{target} updated: {first_line}"
         return Edit(
             row.id, row.chat_id, row.message_id, html_text, plain, note, row.link, row.as_plain
         )
