@@ -8,8 +8,9 @@ over a file of expectations, before it is deployed. Nothing is written anywhere.
 - The report: each match with its date (published, else first seen), source, title, link and
   matched terms (`хафтар* → хафтаром`); then items read, items matched, alerts that would be
   sent (one per distinct item key: the same article in several feeds alerts once, as the bot
-  dedups; for a rule, how many of them it already alerted) and matches per day. `--near`
-  adds near misses (`bot.query.near`).
+  dedups; for a rule, how many of them it already alerted), how many messages they make once
+  grouped into stories (`messages_after_grouping`, as `[stories]` says) and matches per day.
+  `--near` adds near misses (`bot.query.near`).
 - `--expect FILE`: JSON lines `{"title", "summary", "expect": "match" | "no"}` (other keys
   are ignored); each failed expectation is printed with FILE:LINE, and the exit code is 1.
 
@@ -32,7 +33,7 @@ from typing import Any
 
 from bot.config.types import Config, KeywordRule
 from bot.halves import in_halves
-from bot.news import describe
+from bot.news import Grouping, describe, grouping_for
 from bot.query.match import Matcher
 from bot.query.near import NearMisses
 from bot.query.parse import Query, QueryError, parse_query
@@ -41,6 +42,7 @@ from bot.query.textnorm import normalise
 from bot.store import Store
 from bot.store.base import StoreError, database_error
 from bot.store.records import StoredItem
+from bot.stories import StoryKeys, canonical_link, group, language, text_key, title_numbers
 from bot.timeutil import from_iso
 from bot.words import plural
 from watchers.errors import WatcherError
@@ -135,6 +137,7 @@ class Report:
     already_alerted: int | None = None
     expect_file: str | None = None
     outcomes: tuple[Outcome, ...] = field(default=())
+    messages: int | None = None  # after story grouping (None: `[stories] group = false`)
 
     @property
     def alerts(self) -> int:
@@ -159,6 +162,33 @@ class Report:
 
 
 # --- the functional core ---------------------------------------------------------------
+
+
+def messages_after_grouping(hits: Sequence[Hit], grouping: Grouping, now: datetime) -> int:
+    """How many messages the distinct matched items make once grouped into stories, as the
+    bot groups them (`bot.stories.group`, in date order, undated ones at `now`): the text
+    compared is what the rules read (title, summary and content), the bot's own is title
+    and summary, so this is an estimate."""
+    seen: dict[str, Item] = {}
+    for hit in hits:
+        seen.setdefault(hit.item.key, hit.item)
+    entries = [
+        (
+            key,
+            item.date or now,
+            StoryKeys(
+                link=canonical_link(item.link),
+                lang=language(item.text),
+                text=text_key("", item.text),
+                numbers=title_numbers(item.title),
+                entities=frozenset(m.rule_id for m in grouping.entities.match(item.text)),
+                rules=frozenset({"rule"}),
+            ),
+        )
+        for key, item in seen.items()
+    ]
+    firsts = group(entries, window=grouping.settings.window)
+    return len(set(firsts.values()))
 
 
 class Checker:
@@ -312,6 +342,11 @@ def render(report: Report) -> str:
         f"alerts that would be sent: {report.alerts} (one per distinct item: an article in "
         "several feeds alerts once)"
     )
+    if report.messages is not None:
+        lines.append(
+            f"  as messages, once grouped into stories ([stories]): {report.messages} "
+            "(an item reporting an earlier one's story is added to its message)"
+        )
     if report.already_alerted is not None:
         lines.append(f"  of which already alerted by this rule: {report.already_alerted}")
     if report.near is not None:
@@ -362,6 +397,7 @@ def report_data(report: Report) -> dict[str, Any]:
             "items_read": report.items_read,
             "items_matched": len(report.hits),
             "alerts_would_send": report.alerts,
+            "messages_after_grouping": report.messages,
             "already_alerted": report.already_alerted,
             "near_misses": None if report.near is None else len(report.near),
             "matches_per_day": dict(report.per_day()),
@@ -422,6 +458,7 @@ def test_rule_command(config: Config, request: Request, now: datetime) -> int:
 
 def _command(config: Config, request: Request, now: datetime) -> int:
     rule, query = _query(config, request)
+    grouping = grouping_for(config)
     cases = _read_cases(request.expect) if request.expect is not None else None
     checker = Checker(query, near=request.near)
     read_from: list[str] = []
@@ -452,6 +489,7 @@ def _command(config: Config, request: Request, now: datetime) -> int:
         already_alerted=already,
         expect_file=request.expect,
         outcomes=tuple(expectations(checker, cases)) if cases is not None else (),
+        messages=None if grouping is None else messages_after_grouping(hits, grouping, now),
     )
     if request.as_json:
         print(json.dumps(report_data(report), ensure_ascii=False, indent=2))

@@ -271,6 +271,40 @@ def test_a_feed_file_is_read_beside_the_database(
     assert "alerts that would be sent: 3" in out
 
 
+def test_alerts_are_also_counted_as_messages_once_grouped_into_stories(
+    history: History, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two outlets with the same story (a near copy, another link) make one message; the
+    JSON says the same. With `[stories] group = false` the line is not printed."""
+    feed = tmp_path / "wire.xml"
+    story = "Haftar uses migration as a weapon against Europe, officials in Brussels say"
+    feed.write_bytes(
+        rss(
+            [
+                Entry(story, link="https://a.example/1", published=YESTERDAY),
+                Entry(f"{story} again", link="https://b.example/2", published=YESTERDAY),
+                Entry("Haftar and migrants: a new route", link="https://c.example/3"),
+            ]
+        )
+    )
+    argv = ["test-rule", "watch", "--config", str(history.config), "--db", str(tmp_path / "x")]
+    code, out, _ = run_cli(capsys, [*argv, "--feed", str(feed)])
+    assert code == 0
+    assert "alerts that would be sent: 3" in out
+    assert "as messages, once grouped into stories ([stories]): 2" in out
+    code, out, _ = run_cli(capsys, [*argv, "--feed", str(feed), "--json"])
+    assert json.loads(out)["summary"]["messages_after_grouping"] == 2
+    ungrouped = tmp_path / "ungrouped.toml"
+    ungrouped.write_text(
+        history.config.read_text(encoding="utf-8") + "\n[stories]\ngroup = false\n",
+        encoding="utf-8",
+    )
+    argv[3] = str(ungrouped)
+    code, out, _ = run_cli(capsys, [*argv, "--feed", str(feed)])
+    assert code == 0
+    assert "grouped into stories" not in out
+
+
 def test_a_missing_feed_file_or_database_is_a_clear_error(
     history: History, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
