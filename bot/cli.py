@@ -1,5 +1,5 @@
 """The `vedette` command line (`python -m bot` is the same): run, check, status, healthcheck,
-sources, test-rule, retry-failed and init; `vedette --help` lists them with the variables and
+sources, test-rule, route, retry-failed and init; `vedette --help` lists them with the variables and
 exit codes."""
 
 from __future__ import annotations
@@ -12,16 +12,31 @@ import asyncio
 import json
 import logging
 import os
+import re
 import signal
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date, datetime
 from pathlib import Path
 from typing import TypeVar
 
 from bot import __version__
+from bot.config.flights import BAD_OPERATOR, operator_code
 from bot.config.types import Config, ConfigError
 from bot.config.validate import load_config, parse_duration
+from bot.flights.evidence import (
+    BY,
+    DEFAULT_DAYS,
+    RouteReport,
+    airports_of,
+    chart_bars,
+    chart_subtitle,
+    report_data,
+    report_text,
+    route_report,
+    span,
+)
 from bot.init import init_command
 from bot.logs import setup_logging
 from bot.retry import retry_failed_command
@@ -57,8 +72,9 @@ environment (only `run` reads the token, OpenSky and log level variables):
 exit codes:
   0  ok (healthcheck: healthy)
   {EXIT_FATAL}  failed: unusable database, token rejected, another vedette uses the database,
-     no database (status), unhealthy (healthcheck), an expectation failed (test-rule)
-  {EXIT_CONFIG}  bad configuration, environment variable or option
+     no database (status, route), unhealthy (healthcheck), an expectation failed (test-rule),
+     the chart could not be drawn or written (route --chart; the table is printed)
+  {EXIT_CONFIG}  bad configuration, environment variable or option (route: airport code, date)
   {EXIT_SOURCE_FAILED}  run --once: a source failed (the others were polled); not with --dry-run
   {EXIT_PENDING}  run --once: alerts stay pending (Telegram unreachable); the next run sends them
      (4 wins over 3)
@@ -69,6 +85,7 @@ examples:
   vedette run                        # the service: one per database
   vedette status --db /data/vedette.db
   vedette test-rule RULE --near      # a rule over the last 30 days of items, near misses too
+  vedette route BEN MSQ --operator BRU --by month --chart route.png
   vedette status --json | jq '.sources[] | select(.state == "failing") | .id'
 """
 
@@ -156,6 +173,33 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
         help='JSON lines {"title", "summary", "expect": "match"|"no"}; exit 1 if any fails',
     )
     test_rule.add_argument("--json", action="store_true", help="print the report as JSON")
+    route = commands.add_parser(
+        "route",
+        help="flights per day, week or month on a route, with coverage, from the database",
+    )
+    codes = "airport code: IATA or ICAO (BEN, HLLB), comma-separated for several"
+    route.add_argument("origins", metavar="FROM", help=codes)
+    route.add_argument("destinations", metavar="TO", help=codes)
+    route.add_argument(
+        "--operator", metavar="X", help="only this airline's flights (ICAO designator, e.g. BRU)"
+    )
+    route.add_argument(
+        "--by", choices=BY, default="month", help="one row per day, ISO week or month (default)"
+    )
+    route.add_argument(
+        "--since", metavar="D", help=f"the last D up to today (default: {DEFAULT_DAYS}d)"
+    )
+    route.add_argument("--from", dest="first", metavar="DATE", help="first UTC day, YYYY-MM-DD")
+    route.add_argument(
+        "--to", dest="last", metavar="DATE", help="last UTC day, YYYY-MM-DD (default: today)"
+    )
+    route.add_argument("--db", default=settings.db_path, help=db_help)
+    route.add_argument("--json", action="store_true", help="print the report as JSON")
+    route.add_argument(
+        "--chart",
+        metavar="FILE.png",
+        help="also draw the counts as a bar chart into FILE.png (exit 1 if it cannot be drawn)",
+    )
     init = commands.add_parser("init", help="write a commented example rules.toml")
     init.add_argument(
         "path", nargs="?", metavar="PATH", help=f"where (default: {settings.config_path})"
@@ -215,6 +259,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return retry_failed_command(args.db, args.rule, utcnow())
     if args.command == "test-rule":
         return _test_rule(args)
+    if args.command == "route":
+        return _route(args, utcnow())
     return _run(args)
 
 
@@ -239,6 +285,99 @@ def _test_rule(args: argparse.Namespace) -> int:
         as_json=args.json,
     )
     return test_rule_command(config, request, utcnow())
+
+
+def _day(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    bad = ValueError(f'{option}: "{text}" is not a date (YYYY-MM-DD, e.g. 2025-05-01)')
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+        raise bad
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise bad from None
+
+
+def _route(args: argparse.Namespace, now: datetime) -> int:
+    """`vedette route`: the report from the database opened read-only (exit 2: a bad code,
+    operator or date; 1: no database, or the chart could not be drawn or written)."""
+    try:
+        origins = airports_of(args.origins)
+    except ValueError as exc:
+        print(f"vedette: FROM: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        destinations = airports_of(args.destinations)
+    except ValueError as exc:
+        print(f"vedette: TO: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    operator = None
+    if args.operator is not None:
+        operator = operator_code(args.operator)
+        if operator is None:
+            print(f'vedette: --operator "{args.operator}" {BAD_OPERATOR}', file=sys.stderr)
+            return EXIT_CONFIG
+    try:
+        since = None if args.since is None else _duration(args.since, "--since")
+        start, end = span(
+            now, since=since, first=_day(args.first, "--from"), last=_day(args.last, "--to")
+        )
+    except ValueError as exc:
+        print(f"vedette: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if not Path(args.db).is_file():
+        print(
+            f"vedette: no database at {args.db} (has `vedette run` used it yet?)", file=sys.stderr
+        )
+        return EXIT_FAILED
+
+    def read(store: Store) -> RouteReport:
+        return route_report(
+            store,
+            origins,
+            destinations,
+            operator=operator,
+            by=args.by,
+            start=start,
+            end=end,
+            now=now,
+        )
+
+    try:
+        report = _read(args.db, read)
+    except StoreError as exc:
+        print(f"vedette: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.json:
+        print(json.dumps(report_data(report), ensure_ascii=False, indent=2))
+    else:
+        print(report_text(report))
+    return EXIT_OK if args.chart is None else _chart(report, args.chart)
+
+
+def _duration(text: str, option: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ValueError(f"{option}: {exc}") from exc
+
+
+def _chart(report: RouteReport, path: str) -> int:
+    """Draw the report's bar chart into `path`; a failure is one line and exit 1."""
+    from bot.chart import ChartError, bar_chart  # Pillow is loaded only for a chart
+
+    try:
+        png = bar_chart(report.title, chart_bars(report), subtitle=chart_subtitle(report))
+    except ChartError as exc:
+        print(f"vedette: --chart {path}: the chart could not be drawn: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        Path(path).write_bytes(png)
+    except OSError as exc:
+        print(f"vedette: --chart {path}: cannot write it: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def _status(db_path: str, *, as_json: bool = False) -> int:

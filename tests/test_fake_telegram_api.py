@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from telegram import Bot
 
 from tests.fakes.telegram_api import (
     DEFAULT_MIGRATE_TO,
@@ -631,3 +633,179 @@ def test_parse_html_reports_byte_offsets_and_utf16_lengths() -> None:
         parse_html("😀é<x>")
     assert utf16_len("😀é") == 3
     assert parse_html("&#128512;&#x1F600;").text == "😀😀"
+
+
+# ── sendPhoto ──
+
+
+def tiny_png(width: int = 4, height: int = 3) -> bytes:
+    """A valid PNG of `width` × `height` grey pixels, built with zlib (no image library)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
+    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def send_photo(client: httpx.Client, photo: bytes | None = None, **fields: str) -> httpx.Response:
+    """sendPhoto as multipart/form-data: `photo` as a file part, `fields` as text parts."""
+    data = {"chat_id": str(TEST_CHAT_ID), **fields}
+    if photo is None:  # without a file httpx sends a form: the same fields, url-encoded
+        return call(client, "sendPhoto", data=data)
+    return call(client, "sendPhoto", data=data, files={"photo": ("chart.png", photo, "image/png")})
+
+
+async def test_a_photo_uploaded_by_ptb_is_kept_byte_for_byte(
+    telegram_api: FakeTelegramAPI,
+) -> None:
+    """PTB's multipart upload decodes back to the same bytes; the answer is a Message with a
+    `photo` array PTB reads; its file_id sends the same photo again."""
+    png = tiny_png(400, 300)
+    async with Bot(TEST_TOKEN, base_url=telegram_api.base_url) as bot:
+        message = await bot.send_photo(
+            TEST_CHAT_ID, png, caption="<b>BEN → MSQ</b>: 2 &amp; 5", parse_mode="HTML"
+        )
+        again = await bot.send_photo(TEST_CHAT_ID, message.photo[-1].file_id)
+    first, second = telegram_api.photos_to(TEST_CHAT_ID)
+    assert first.data == png
+    assert (first.width, first.height) == (400, 300)
+    assert first.visible_caption == "BEN → MSQ: 2 & 5"
+    assert first.caption == "<b>BEN → MSQ</b>: 2 &amp; 5"
+    assert first.parse_mode == "HTML"
+    assert first.caption_entities == ({"type": "bold", "offset": 0, "length": 9},)
+    assert message.caption == "BEN → MSQ: 2 & 5"
+    assert [(p.width, p.height) for p in message.photo] == [(90, 68), (320, 240), (400, 300)]
+    assert message.photo[-1].file_size == len(png)
+    assert second.data == png
+    assert second.visible_caption == ""
+    assert again.photo[-1].file_id != message.photo[-1].file_id
+    assert telegram_api.violations == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "photo", "described"),
+    [
+        ({}, None, '"photo"'),  # no photo at all
+        ({"colour": "red"}, tiny_png(), '"colour"'),  # unknown to the spec
+        ({"has_spoiler": "perhaps"}, tiny_png(), '"has_spoiler"'),
+        ({"caption_entities": '{"type": "bold"}'}, tiny_png(), '"caption_entities"'),
+    ],
+)
+def test_send_photo_spec_violations(
+    client: httpx.Client,
+    telegram_api: FakeTelegramAPI,
+    fields: dict[str, str],
+    photo: bytes | None,
+    described: str,
+) -> None:
+    """sendPhoto is checked against the spec like sendMessage: each is a 400 and a violation."""
+    response = send_photo(client, photo, **fields)
+    assert response.status_code == 400
+    assert described in response.json()["description"]
+    assert len(telegram_api.violations) == 1
+    assert telegram_api.photos == []
+
+
+def test_a_file_where_a_string_belongs_is_a_violation(
+    client: httpx.Client, telegram_api: FakeTelegramAPI
+) -> None:
+    """A caption sent as a file part is not a String."""
+    files = {"photo": ("a.png", tiny_png(), "image/png"), "caption": ("c.txt", b"x", "text/plain")}
+    response = call(client, "sendPhoto", data={"chat_id": str(TEST_CHAT_ID)}, files=files)
+    assert response.status_code == 400
+    assert "caption" in response.json()["description"]
+    assert len(telegram_api.violations) == 1
+
+
+def test_caption_length_is_counted_after_parsing(
+    client: httpx.Client, telegram_api: FakeTelegramAPI
+) -> None:
+    """1024 visible UTF-16 units pass however long the HTML is; one more is too long."""
+    fits = "<pre>" + "&lt;" * 1022 + "😀" + "</pre>"  # 1022 + 2 units
+    assert send_photo(client, tiny_png(), caption=fits, parse_mode="HTML").is_success
+    over = "a" * 1023 + "😀"
+    response = send_photo(client, tiny_png(), caption=over)
+    assert response.status_code == 400
+    assert response.json()["description"] == "Bad Request: message caption is too long"
+    assert [utf16_len(p.visible_caption) for p in telegram_api.photos] == [1024]
+    assert telegram_api.violations == []
+
+
+@pytest.mark.parametrize(
+    ("photo", "fields", "description"),
+    [
+        (tiny_png(), {"chat_id": "-100999"}, "Bad Request: chat not found"),
+        (b"GIF89a not a png", {}, "Bad Request: IMAGE_PROCESS_FAILED"),
+        (b"", {}, "Bad Request: file must be non-empty"),
+        (tiny_png(1, 30), {}, "Bad Request: PHOTO_INVALID_DIMENSIONS"),
+        (tiny_png(6000, 4001), {}, "Bad Request: PHOTO_INVALID_DIMENSIONS"),
+        (
+            tiny_png(),
+            {"caption": "<b>x", "parse_mode": "HTML"},
+            "Bad Request: can't parse entities: "
+            'Can\'t find end tag corresponding to start tag "b"',
+        ),
+    ],
+)
+def test_photos_telegram_refuses(
+    client: httpx.Client,
+    telegram_api: FakeTelegramAPI,
+    photo: bytes,
+    fields: dict[str, str],
+    description: str,
+) -> None:
+    """An unknown chat, a file that is not an image, bad dimensions, bad caption HTML: 400s
+    with Telegram's descriptions, and none is a spec violation."""
+    response = send_photo(client, photo, **fields)
+    assert response.status_code == 400
+    assert response.json()["description"] == description
+    assert telegram_api.photos == []
+    assert telegram_api.violations == []
+
+
+def test_a_photo_by_an_unknown_file_id(client: httpx.Client, telegram_api: FakeTelegramAPI) -> None:
+    """A string photo is a file_id (or URL) the fake must know."""
+    data = {"chat_id": str(TEST_CHAT_ID), "photo": "AgACAgIAAxkBAAI"}
+    response = call(client, "sendPhoto", data=data)
+    assert response.json()["description"] == (
+        "Bad Request: wrong file identifier/HTTP URL specified"
+    )
+    assert telegram_api.violations == []
+
+
+def test_a_malformed_multipart_body_is_a_violation(
+    client: httpx.Client, telegram_api: FakeTelegramAPI
+) -> None:
+    """A multipart body whose boundary never appears cannot be read."""
+    response = call(
+        client,
+        "sendPhoto",
+        content=b"chat_id=1",
+        headers={"Content-Type": "multipart/form-data; boundary=nowhere"},
+    )
+    assert response.status_code == 400
+    assert "multipart" in response.json()["description"]
+    assert len(telegram_api.violations) == 1
+
+
+def test_photo_faults_and_outage(client: httpx.Client, telegram_api: FakeTelegramAPI) -> None:
+    """`fail_next("sendPhoto", …)` and `down()` apply to sendPhoto; the rate limit counts it."""
+    telegram_api.fail_next("sendPhoto", "500")
+    assert send_photo(client, tiny_png()).status_code == 500
+    telegram_api.down(60)
+    with pytest.raises(httpx.TransportError):
+        send_photo(client, tiny_png())
+    telegram_api.up()
+    telegram_api.set_rate_limit((1, 60.0))
+    assert send_photo(client, tiny_png()).is_success
+    assert send_photo(client, tiny_png()).status_code == 429
+    assert len(telegram_api.photos) == 1
+    assert telegram_api.violations == []

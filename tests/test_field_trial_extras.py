@@ -84,6 +84,11 @@ def test_the_wheel_carries_the_example() -> None:
     assert PurePosixPath("bot", "data", init.EXAMPLE) in wheel_files()
 
 
+def test_the_wheel_carries_the_chart_font_and_its_licence() -> None:
+    fonts = PurePosixPath("bot", "data", "fonts")
+    assert {fonts / "DejaVuSans.ttf", fonts / "DejaVuSans-LICENSE.txt"} <= set(wheel_files())
+
+
 def test_init_works_from_an_installed_copy(tmp_path: Path) -> None:
     """`python -m bot init` from a copy of exactly what the wheel holds (not the source tree)
     writes the example, and it passes `vedette check`."""

@@ -67,21 +67,10 @@ class FlightChecks:
         codes = self.strings(value, path, where)
         if codes is None:
             return None
-        found: list[str] = []
-        unknown = False
-        for code in codes:  # every unknown code is reported, not just the first
-            airport = resolve(code)
-            if airport is None:
-                unknown = True
-                self.problem(
-                    path,
-                    where,
-                    f'unknown airport code "{code}" '
-                    "(use an IATA code like BEN or an ICAO code like HLLB)",
-                )
-            else:
-                found.append(airport.icao)
-        return None if unknown else tuple(dict.fromkeys(found))
+        found, unknown = resolve_airports(codes)
+        for code in unknown:  # every unknown code is reported, not just the first
+            self.problem(path, where, unknown_airport(code))
+        return None if unknown else found
 
     def days(self, value: Any, path: KeyPath, where: str) -> int | None:
         seconds = self.duration(value, path, where)
@@ -173,14 +162,9 @@ class FlightChecks:
             window = self.duration(entry["window"], (*path, "window"), f"{where}.window")
         operator = entry.get("operator")
         if operator is not None:
-            if isinstance(operator, str) and _OPERATOR.match(operator.upper()):
-                operator = operator.upper()
-            else:
-                self.problem(
-                    (*path, "operator"),
-                    f"{where}.operator",
-                    'must be a 3-letter ICAO airline designator like "BRU"',
-                )
+            operator = operator_code(operator)
+            if operator is None:
+                self.problem((*path, "operator"), f"{where}.operator", BAD_OPERATOR)
                 return None
         thresholds = self.thresholds(entry, path, where)
         if (
@@ -265,6 +249,38 @@ def extend_history(sources: Sequence[Source], rules: Sequence[RouteRule]) -> lis
             source = dataclasses.replace(source, history_days=days)
         extended.append(source)
     return extended
+
+
+def resolve_airports(codes: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """IATA or ICAO codes resolved to ICAO codes (each once, in order), and the codes that
+    are not known (as written): how rules and `vedette route` read airports."""
+    found: list[str] = []
+    unknown: list[str] = []
+    for code in codes:
+        airport = resolve(code)
+        if airport is None:
+            unknown.append(code)
+        else:
+            found.append(airport.icao)
+    return tuple(dict.fromkeys(found)), tuple(unknown)
+
+
+AIRPORT_HINT = "use an IATA code like BEN or an ICAO code like HLLB"
+
+
+def unknown_airport(code: str) -> str:
+    """What is wrong with a code `resolve_airports` does not know."""
+    return f'unknown airport code "{code}" ({AIRPORT_HINT})'
+
+
+BAD_OPERATOR = 'must be a 3-letter ICAO airline designator like "BRU"'
+
+
+def operator_code(value: Any) -> str | None:
+    """An ICAO airline designator (any case) in upper case, or None if `value` is not one."""
+    if isinstance(value, str) and _OPERATOR.match(value.upper()):
+        return value.upper()
+    return None
 
 
 def _positive_int(value: Any) -> bool:

@@ -53,7 +53,8 @@ def window_text(seconds: float) -> str:
     return f"{hours:g} hour{'s' if hours != 1 else ''}"
 
 
-def _place(codes: Sequence[str]) -> str:
+def place(codes: Sequence[str]) -> str:
+    """Airports by city: "Benghazi (HLLB)", several joined by " / " (unknown: the code)."""
     names = []
     for code in codes:
         known = airport(code)
@@ -73,7 +74,7 @@ def render_route(
     headline = f"✈ {rule.label}: {count} flight{'s' if count != 1 else ''} in the last {window}"
     if rule.spike is not None:
         headline += f", {previous or 0} in the {window} before"
-    route = f"{_place(rule.origins)} → {_place(rule.destinations)}"
+    route = f"{place(rule.origins)} → {place(rule.destinations)}"
     if rule.operator:
         route += f" · operator {rule.operator}"
     lines = [

@@ -182,6 +182,18 @@ class FlightRecords(StoreBase):
                 counts[day] = (before[0] + n, before[1] + failed)
         return counts
 
+    def coverage_pairs(self, airports: Collection[str]) -> list[tuple[str, str]]:
+        """The (source, airport) pairs the ledger holds days of, for these airports: which
+        daily flight lists exist for them (`vedette route` reads coverage without a config)."""
+        if not airports:
+            return []
+        rows = self._rows(
+            "SELECT DISTINCT source_id, airport FROM coverage "
+            f"WHERE airport IN ({placeholders(len(airports))}) ORDER BY source_id, airport",
+            list(airports),
+        )
+        return [(row["source_id"], row["airport"]) for row in rows]
+
     def flight_count(self, source_id: str | None = None) -> int:
         """How many flights are stored (that `source_id` contributed to, if given)."""
         if source_id is None:

@@ -9,32 +9,42 @@ Only user ids listed in `[telegram] admins` get an answer, in a private chat or 
 everyone else is ignored (no reply at all). An empty list means nobody. An admin's command
 the bot does not have gets "unknown command …, see /help". Commands read the current
 configuration (`config()`) each time, so rules and channels follow a `/reload`.
-Replies are plain text (no parse mode).
+Replies are plain text (no parse mode), except `/route`'s report (HTML `<pre>` blocks): a
+photo of its bar chart with the report as caption, or the text alone when the chart cannot be
+drawn (`Commands.chart` draws it; tests inject a failing one).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from telegram import BotCommand, LinkPreviewOptions, Message, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest
 from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
 from telegram.request import HTTPXRequest
 
 from bot.config.types import Config
+from bot.flights.evidence import RouteReport, chart_bars, chart_subtitle, route_report
 from bot.redact import redact_secret
 from bot.render import split_messages
 from bot.sources_report import render_sources, stored_state
 from bot.status import gather, status_messages
 from bot.store import Store
+from bot.store.base import StoreError
 from bot.telegram.replies import (
+    RouteReply,
     channel_test_reply,
     mute_reply,
     pause_reply,
     recent_reply,
     resume_reply,
     retry_reply,
+    route_query,
+    route_reply,
     unknown_command_reply,
     unmute_reply,
 )
@@ -46,6 +56,11 @@ COMMANDS = (
     ("status", "health of sources and the outbox"),
     ("sources", "every source with its health, every rule with its channel"),
     ("recent", "the last alerts sent, with links: /recent [N]"),
+    (
+        "route",
+        "flights on a route per period, with a chart: /route FROM TO [SPAN] [OPERATOR], "
+        "e.g. /route BEN MSQ 90d BRU (default: the last 180 days, per month)",
+    ),
     ("mute", "hold a rule's alerts for a while: /mute RULE DURATION"),
     ("unmute", "end a mute: /unmute RULE"),
     ("pause", "stop polling a source until /resume: /pause SOURCE"),
@@ -56,6 +71,14 @@ COMMANDS = (
     ("help", "list the commands"),
 )
 HELP = "vedette commands:\n" + "\n".join(f"/{name} — {text}" for name, text in COMMANDS)
+
+
+def route_chart(report: RouteReport) -> bytes:
+    """`/route`'s bar chart as PNG bytes (`bot.chart`, imported only when a chart is drawn).
+    Raises `bot.chart.ChartError` when it cannot be drawn."""
+    from bot.chart import bar_chart
+
+    return bar_chart(report.title, chart_bars(report), subtitle=chart_subtitle(report))
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +113,8 @@ class Commands:
     `configured_sources` are used. `reload` re-reads it and returns what to tell the admin
     (without it, `/reload` says reloading is not available); `wake` tells the dispatcher
     that `/retry` queued rows. `secret` (the bot token) is redacted from replies and logs.
+    `chart` draws `/route`'s chart (PNG bytes); whatever it raises, the report goes out as
+    text alone.
     """
 
     store: Store
@@ -100,6 +125,7 @@ class Commands:
     config: Callable[[], Config] | None = None
     reload: Callable[[], Awaitable[str]] | None = None
     wake: Callable[[], None] | None = None
+    chart: Callable[[RouteReport], bytes] = route_chart
 
     def admin_ids(self) -> Sequence[int]:
         """The user ids answered now (the configuration's, so they follow a `/reload`)."""
@@ -137,6 +163,56 @@ class Commands:
     async def recent(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Reply with the last alerts sent."""
         await _reply(update, recent_reply(self.store, context.args or []))
+
+    async def route(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Reply with a route's flights per period: one photo (the chart, the report as
+        caption, the rest in messages after it), or the text alone when no chart can be sent."""
+        now = self.clock()
+        query = route_query(context.args or [], now.date())
+        if isinstance(query, str):
+            await _reply(update, query)
+            return
+        try:
+            report = route_report(
+                self.store,
+                query.origins,
+                query.destinations,
+                operator=query.operator,
+                by=query.by,
+                start=query.start,
+                end=query.end,
+                now=now,
+            )
+        except StoreError as exc:
+            log.error("/route: %s", exc)
+            await _reply(update, f"could not read the flights: {exc}")
+            return
+        reply = route_reply(report)
+        if not await self._route_photo(update, report, reply):
+            for text in reply.text:
+                await _reply(update, text, ParseMode.HTML)
+
+    async def _route_photo(self, update: Update, report: RouteReport, reply: RouteReply) -> bool:
+        """Send the chart with its caption and the messages that follow; False when there is
+        no chart to send (it failed to draw, or Telegram refused the picture)."""
+        message = update.effective_message
+        if message is None:
+            return True
+        try:
+            png = await asyncio.to_thread(self.chart, report)
+        except Exception as exc:  # whatever goes wrong drawing, the text still goes out
+            why = redact_secret(f"{type(exc).__name__}: {exc}", self.secret)
+            log.warning("/route: no chart (%s); sending the text alone", why)
+            return False
+        try:
+            await message.reply_photo(png, caption=reply.caption, parse_mode=ParseMode.HTML)
+        except BadRequest as exc:
+            why = redact_secret(str(exc), self.secret)
+            log.warning("/route: Telegram refused the chart (%s); sending the text alone", why)
+            return False
+        for text in reply.follow:
+            await _reply(update, text, ParseMode.HTML)
+        return True
 
     async def mute(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Mute a rule for a while."""
@@ -208,10 +284,10 @@ class Commands:
         )
 
 
-async def _reply(update: Update, text: str) -> None:
+async def _reply(update: Update, text: str, parse_mode: str | None = None) -> None:
     if update.effective_message is not None:
         await update.effective_message.reply_text(
-            text, link_preview_options=LinkPreviewOptions(is_disabled=True)
+            text, parse_mode=parse_mode, link_preview_options=LinkPreviewOptions(is_disabled=True)
         )
 
 
@@ -228,6 +304,7 @@ def register(app: Application, commands: Commands) -> None:  # type: ignore[type
         "status": commands.status,
         "sources": commands.sources,
         "recent": commands.recent,
+        "route": commands.route,
         "mute": commands.mute,
         "unmute": commands.unmute,
         "pause": commands.pause,
@@ -282,6 +359,7 @@ def build_application(
     config: Callable[[], Config] | None = None,
     reload: Callable[[], Awaitable[str]] | None = None,
     wake: Callable[[], None] | None = None,
+    chart: Callable[[RouteReport], bytes] = route_chart,
 ) -> Application:  # type: ignore[type-arg]
     """`application` with the admin commands registered (see `Commands` for the callbacks)."""
     app = application(token, api_url, timeouts)
@@ -294,6 +372,7 @@ def build_application(
         config=config,
         reload=reload,
         wake=wake,
+        chart=chart,
     )
     register(app, commands)
     return app

@@ -1,26 +1,32 @@
 """What the admin commands beyond `/status` answer: `/recent`, `/mute`, `/unmute`, `/test`,
-`/retry`, `/pause`, `/resume`; and the channel check at start (`check_channels`).
+`/retry`, `/pause`, `/resume`, `/route`; and the channel check at start (`check_channels`).
 
 Each function takes what it needs (the store, the arguments, the current rule ids or
 channels, `now`) and returns the reply as plain text; `bot.telegram.commands` wires them to
-python-telegram-bot. Replies are sent without a parse mode, so nothing needs escaping.
+python-telegram-bot. Replies are sent without a parse mode, so nothing needs escaping, except
+`/route`'s report: a fixed-width table, sent as HTML `<pre>` blocks (`route_reply`).
 `/retry` says what `vedette retry-failed` says (`bot.retry.requeued_text`).
 """
 
 from __future__ import annotations
 
+import html
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from telegram import Bot
 from telegram.constants import ChatMemberStatus
 from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
 
+from bot.config.flights import operator_code, resolve_airports, unknown_airport
 from bot.config.types import Channel
 from bot.config.validate import parse_duration
+from bot.flights.evidence import RouteReport, report_text, total_coverage_text
 from bot.redact import redact_secret
+from bot.render import MESSAGE_BUDGET, split_messages, visible_length
 from bot.retry import requeued_text
 from bot.store import Store
 from bot.store.base import StoreError
@@ -224,6 +230,111 @@ def resume_reply(store: Store, args: Sequence[str], source_ids: Sequence[str]) -
     if source_id not in source_ids:
         return _fit([f'unknown source "{_short(source_id, 60)}"', _sources_are(source_ids)])
     return f"{source_id} was not paused"
+
+
+ROUTE_DAYS = 180  # /route's span when none is given
+ROUTE_MAX_DAYS = 730
+ROUTE_BY_DAY = 31  # spans up to this many days are counted per day,
+ROUTE_BY_WEEK = 90  # up to this many per ISO week, longer ones per month
+MAX_CAPTION = 1024  # Telegram's limit for a photo caption, after entity parsing
+ROUTE_MESSAGES = 8  # at most this many messages of text per /route (a flood limit would cut more)
+_SPAN = re.compile(r"^(\d{1,4})d$")
+USAGE_ROUTE = (
+    "Usage: /route FROM TO [SPAN] [OPERATOR], e.g. /route BEN MSQ 90d BRU: flights from FROM "
+    "to TO (IATA or ICAO codes; several joined by commas) that departed in the last SPAN days "
+    f"up to today (UTC; default {ROUTE_DAYS}d, at most {ROUTE_MAX_DAYS}d), of OPERATOR "
+    f"(an ICAO airline code) if given; per day up to {ROUTE_BY_DAY}d, per week up to "
+    f"{ROUTE_BY_WEEK}d, else per month"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteQuery:
+    """What `/route` was asked: the airports (ICAO), the operator, the periods and the span."""
+
+    origins: tuple[str, ...]
+    destinations: tuple[str, ...]
+    operator: str | None
+    by: str
+    start: date
+    end: date
+
+
+def route_query(args: Sequence[str], today: date) -> RouteQuery | str:
+    """`/route FROM TO [SPAN] [OPERATOR]` read against `today` (UTC), or the reply that says
+    what is wrong (with the usage). SPAN is a number of days ("90d") counted back from now,
+    as `vedette route --since` counts: the days from `today - SPAN` to `today`, both included.
+    The two optional arguments may come in either order."""
+    if not 2 <= len(args) <= 4:
+        return USAGE_ROUTE
+    airports = []
+    for codes in args[:2]:
+        found, unknown = resolve_airports([c for c in codes.upper().split(",") if c])
+        if unknown or not found:
+            return f"{unknown_airport(_short(unknown[0] if unknown else codes, 20))}\n{USAGE_ROUTE}"
+        airports.append(found)
+    days, operator = ROUTE_DAYS, None
+    spans = operators = 0
+    for arg in args[2:]:
+        span = _SPAN.match(arg.lower())
+        if span is not None:
+            days, spans = int(span.group(1)), spans + 1
+            if not 1 <= days <= ROUTE_MAX_DAYS:
+                return f'span "{arg}" must be 1d to {ROUTE_MAX_DAYS}d\n{USAGE_ROUTE}'
+        elif (code := operator_code(arg)) is not None:
+            operator, operators = code, operators + 1
+        else:
+            what = f'"{_short(arg, 20)}" is neither a span like 90d nor an operator like BRU'
+            return f"{what}\n{USAGE_ROUTE}"
+        if spans > 1 or operators > 1:
+            return USAGE_ROUTE
+    by = "day" if days <= ROUTE_BY_DAY else "week" if days <= ROUTE_BY_WEEK else "month"
+    start = today - timedelta(days=days)  # as `vedette route --since`: back from now, to today
+    return RouteQuery(airports[0], airports[1], operator, by, start, today)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteReply:
+    """`/route`'s answer, in Telegram HTML: the photo's `caption` and the messages that
+    `follow` it; `text` is the whole report in messages, sent when no chart can be."""
+
+    caption: str
+    follow: tuple[str, ...]
+    text: tuple[str, ...]
+
+
+def _pre(text: str) -> str:
+    return f"<pre>{html.escape(text, quote=False)}</pre>"
+
+
+def _pre_messages(blocks: Sequence[str]) -> tuple[str, ...]:
+    """`blocks` of fixed-width text in as few `<pre>` messages as fit Telegram's limit, at
+    most `ROUTE_MESSAGES`: the last then says how many lines were left out."""
+    lines = "\n\n".join(blocks).split("\n")
+    chunks = [chunk.strip("\n") for chunk in split_messages(lines, MESSAGE_BUDGET)]
+    chunks = [chunk for chunk in chunks if chunk]
+    if len(chunks) > ROUTE_MESSAGES:
+        left_out = sum(len(chunk.splitlines()) for chunk in chunks[ROUTE_MESSAGES:])
+        chunks = chunks[:ROUTE_MESSAGES]
+        chunks[-1] += f"\n… and {plural(left_out, 'more line')}: `vedette route` lists them all"
+    return tuple(_pre(chunk) for chunk in chunks)
+
+
+def route_reply(report: RouteReport) -> RouteReply:
+    """The caption holds as much of the report as fits 1024 characters, block by block (title,
+    table, flights: `bot.flights.evidence.report_text`); when the table does not fit, the
+    caption is the title and the total, and the table and flights follow."""
+    blocks = report_text(report).split("\n\n")
+    shown = 1
+    while shown < len(blocks) and visible_length("\n\n".join(blocks[: shown + 1])) <= MAX_CAPTION:
+        shown += 1
+    caption = "\n\n".join(blocks[:shown])
+    if shown == 1 and len(blocks) > 1:
+        total = f"total: {plural(report.total, 'flight')}, {total_coverage_text(report)}"
+        caption = f"{caption}\n{total}\n(the table follows)"
+    if visible_length(caption) > MAX_CAPTION:  # a title alone that long: cut it
+        caption = clip(caption, MAX_CAPTION)
+    return RouteReply(_pre(caption), _pre_messages(blocks[shown:]), _pre_messages(blocks))
 
 
 def _sources_are(source_ids: Sequence[str]) -> str:

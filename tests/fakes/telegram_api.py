@@ -15,6 +15,13 @@ found", see `delete_message`) or that the bot may no longer edit ("message can't
 see `make_uneditable`); the per-chat rate limit counts sends and edits alike. Edits of inline
 messages are not supported.
 
+`sendPhoto` is served too: a photo uploaded with multipart/form-data (parsed with the standard
+library's `email` parser; a file part is an `InputFile`) or a file_id this fake gave out; the
+caption parsed like a text (at most 1024 characters after parsing: "message caption is too
+long"). The fake reads PNG only (what vedette sends; anything else is "IMAGE_PROCESS_FAILED")
+and checks Telegram's dimension limits. Accepted photos, with their bytes, are in `photos`;
+the per-chat rate limit counts them too. Photo messages cannot be edited here.
+
 Point PTB at it with `telegram.Bot(TEST_TOKEN, base_url=server.base_url)`.
 
 Where this fake is stricter than Telegram, on purpose: a bare `&` or `>` in HTML text and named
@@ -28,6 +35,7 @@ Fault injection (`fail_next`, `down`) is thread-safe and may be called while PTB
 from __future__ import annotations
 
 import contextlib
+import email.policy
 import functools
 import json
 import math
@@ -38,6 +46,7 @@ import zlib
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from email.parser import BytesParser
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -52,6 +61,10 @@ SPEC_PATH = Path(__file__).resolve().parents[1] / "data" / "telegram-bot-api-spe
 TEST_TOKEN = "123456:TEST-token_abcdefghijklmnopqrstuvwxyz0"
 TEST_CHAT_ID = -1001234567890
 MAX_MESSAGE_LENGTH = 4096  # UTF-16 code units, after entity parsing
+MAX_CAPTION_LENGTH = 1024  # UTF-16 code units, after entity parsing
+MAX_PHOTO_BYTES = 10 * 1024 * 1024
+PHOTO_SIDES = (90, 320, 800, 1280, 2560)  # the sizes Telegram answers a photo with
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 DEFAULT_MIGRATE_TO = -1009876543210
 
 FAULT_KINDS = frozenset(
@@ -85,6 +98,43 @@ def load_spec(path: Path = SPEC_PATH) -> dict[str, Any]:
 
 class SpecViolation(ValueError):
     """A parameter Telegram would reject; `str()` is the description after "Bad Request: "."""
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A file part of a multipart/form-data request (an `InputFile` in the spec)."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+class MultipartError(ValueError):
+    """A multipart/form-data body that cannot be read."""
+
+
+def parse_multipart(content_type: str, body: bytes) -> dict[str, str | Upload]:
+    """The fields of a multipart/form-data `body` sent with this Content-Type header: a part
+    with a filename is an `Upload`, any other part is a string (UTF-8). Uses the standard
+    library's MIME parser (`email`), which is what the format is."""
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    if not message.is_multipart() or message.defects:
+        raise MultipartError(f"malformed multipart/form-data body: {message.defects or 'no parts'}")
+    fields: dict[str, str | Upload] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str) or not name:
+            raise MultipartError("a multipart part has no name")
+        data = part.get_payload(decode=True)
+        if not isinstance(data, bytes):
+            raise MultipartError(f'the multipart part "{name}" has no content')
+        filename = part.get_filename()
+        if filename is not None:
+            fields[name] = Upload(filename, part.get_content_type(), data)
+        else:
+            fields[name] = data.decode("utf-8", "replace")
+    return fields
 
 
 _INT_RE = re.compile(r"-?\d+")
@@ -131,9 +181,9 @@ def _coerce(value: Any, type_name: str, spec: dict[str, Any], where: str) -> Any
             return str(value)  # Telegram converts JSON numbers to strings
         raise SpecViolation(f'field "{where}" must be a String')
     if type_name == "InputFile":
-        if isinstance(value, str):
-            return value  # a file_id or a URL; uploads (multipart) are not supported here
-        raise SpecViolation(f'field "{where}" must be a file_id or URL')
+        if isinstance(value, Upload):
+            return value  # a file part of a multipart/form-data body
+        raise SpecViolation(f'field "{where}" must be a file uploaded with multipart/form-data')
     type_spec = spec["types"].get(type_name)
     if type_spec is None:
         raise SpecViolation(f'field "{where}" has a type unknown to the spec: {type_name}')
@@ -503,6 +553,23 @@ class EditedMessage:
     entities: tuple[dict[str, Any], ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class SentPhoto:
+    """One accepted sendPhoto. `data` is the image (the upload, or the one a reused file_id
+    names); `time` is `time.monotonic()` when it was accepted."""
+
+    chat_id: ChatId
+    caption: str  # as sent ("" without one; HTML source when parse_mode is HTML)
+    visible_caption: str  # what Telegram shows: tags removed, entities decoded
+    parse_mode: str | None
+    data: bytes
+    message_id: int
+    time: float
+    width: int
+    height: int
+    caption_entities: tuple[dict[str, Any], ...] = ()
+
+
 @dataclass
 class _Stored:
     """A message the bot sent, as it reads now (its last send or edit); `date` is its Unix
@@ -614,7 +681,7 @@ _NGINX_502 = (
 class FakeTelegramAPI:
     """A Bot API look-alike on 127.0.0.1; see the module docstring.
 
-    Public state (read it from tests; lists only grow): `sent`, `edits`, `violations`,
+    Public state (read it from tests; lists only grow): `sent`, `photos`, `edits`, `violations`,
     `calls`, `commands`, `chats` (writable set of known chat ids and "@usernames"),
     `bot_members` (the bot's own `ChatMember` per chat, for getChatMember; see
     `set_bot_member`), `rate_limit_per_chat` (None, or (messages, seconds) per chat for
@@ -636,6 +703,7 @@ class FakeTelegramAPI:
         self.bot_id = int(token.split(":", 1)[0])
         self.chats: set[ChatId] = set(chats)
         self.sent: list[SentMessage] = []
+        self.photos: list[SentPhoto] = []
         self.edits: list[EditedMessage] = []
         self.violations: list[Violation] = []
         self.calls: list[Call] = []
@@ -654,6 +722,7 @@ class FakeTelegramAPI:
         self.bot_members: dict[ChatId, dict[str, Any]] = {}
         self._recent: dict[ChatId, deque[float]] = {}
         self._messages: dict[tuple[ChatId, int], _Stored] = {}
+        self._files: dict[str, bytes] = {}  # file_id → the photo it names
         self._httpd: _HTTPServer | None = None
 
     # ── lifecycle ──
@@ -790,6 +859,11 @@ class FakeTelegramAPI:
         """Accepted messages sent to `chat_id`, oldest first."""
         with self._lock:
             return [m for m in self.sent if m.chat_id == chat_id]
+
+    def photos_to(self, chat_id: ChatId) -> list[SentPhoto]:
+        """Accepted photos sent to `chat_id`, oldest first."""
+        with self._lock:
+            return [p for p in self.photos if p.chat_id == chat_id]
 
     def current_message(
         self, chat_id: ChatId, message_id: int
@@ -1032,26 +1106,81 @@ class FakeTelegramAPI:
         result["edit_date"] = max(date, int(time.time()))
         return _ok(result)
 
+    def _api_sendphoto(self, params: dict[str, Any]) -> _Reply:
+        with self._lock:
+            known = self._known_chat(params["chat_id"])
+        if known is None:
+            return _error(400, "Bad Request: chat not found")
+        if "caption_entities" in params:
+            return _error(400, "Bad Request: caption_entities are not supported by the fake")
+        parsed = _parse_formatted(params.get("caption", ""), params.get("parse_mode") or None)
+        if isinstance(parsed, _Reply):
+            return parsed
+        if utf16_len(parsed.text) > MAX_CAPTION_LENGTH:
+            return _error(400, "Bad Request: message caption is too long")
+        photo = params["photo"]
+        if isinstance(photo, str):
+            with self._lock:
+                data = self._files.get(photo)
+            if data is None:
+                return _error(400, "Bad Request: wrong file identifier/HTTP URL specified")
+        else:
+            data = photo.data
+        if not data:
+            return _error(400, "Bad Request: file must be non-empty")
+        if len(data) > MAX_PHOTO_BYTES:
+            return _error(400, "Bad Request: file is too big")  # the fake's wording
+        size = png_size(data)
+        if size is None:
+            return _error(400, "Bad Request: IMAGE_PROCESS_FAILED")
+        width, height = size
+        if width + height > 10000 or max(width, height) > 20 * min(width, height):
+            return _error(400, "Bad Request: PHOTO_INVALID_DIMENSIONS")
+        now = time.monotonic()
+        date = int(time.time())
+        with self._lock:
+            retry_after = self._rate_limited(known, now)
+            if retry_after is not None:
+                return _too_many_requests(retry_after)
+            message_id = self._take_message_id()
+            sizes = _photo_sizes(message_id, width, height, len(data))
+            for photo_size in sizes:
+                self._files[photo_size["file_id"]] = data
+            self.photos.append(
+                SentPhoto(
+                    chat_id=params["chat_id"],
+                    caption=params.get("caption", ""),
+                    visible_caption=parsed.text,
+                    parse_mode=params.get("parse_mode") or None,
+                    data=data,
+                    message_id=message_id,
+                    time=now,
+                    width=width,
+                    height=height,
+                    caption_entities=parsed.entities,
+                )
+            )
+        result = self._message_object(known, message_id, date, ParsedText(""))
+        del result["text"]
+        result["photo"] = sizes
+        if parsed.text:
+            result["caption"] = parsed.text
+        if parsed.entities:
+            result["caption_entities"] = list(parsed.entities)
+        return _ok(result)
+
     def _checked_text(
         self, params: dict[str, Any], *, too_long: str
     ) -> tuple[ChatId, ParsedText] | _Reply:
         """The chat (as stored) and the parsed text of a sendMessage or editMessageText, or
         Telegram's 400 for them (`too_long`: its description for a text over 4096)."""
-        text: str = params["text"]
-        parse_mode = params.get("parse_mode") or None
         with self._lock:
             known = self._known_chat(params["chat_id"])
         if known is None:
             return _error(400, "Bad Request: chat not found")
-        if parse_mode is not None and parse_mode.lower() not in ("html", "markdown", "markdownv2"):
-            return _error(400, "Bad Request: unsupported parse_mode")
-        if parse_mode is not None and parse_mode.lower() == "html":
-            try:
-                parsed = parse_html(text)
-            except EntityParseError as exc:
-                return _error(400, f"Bad Request: can't parse entities: {exc}")
-        else:
-            parsed = ParsedText(text)  # Markdown is not interpreted by this fake
+        parsed = _parse_formatted(params["text"], params.get("parse_mode") or None)
+        if isinstance(parsed, _Reply):
+            return parsed
         if not parsed.text.strip():
             return _error(400, "Bad Request: message text is empty")
         if utf16_len(parsed.text) > MAX_MESSAGE_LENGTH:
@@ -1173,6 +1302,48 @@ class FakeTelegramAPI:
         return None
 
 
+def _parse_formatted(text: str, parse_mode: str | None) -> ParsedText | _Reply:
+    """A message text or caption as Telegram shows it, or its 400 (an unknown parse mode,
+    HTML it cannot parse). Markdown is not interpreted by this fake."""
+    if parse_mode is not None and parse_mode.lower() not in ("html", "markdown", "markdownv2"):
+        return _error(400, "Bad Request: unsupported parse_mode")
+    if parse_mode is not None and parse_mode.lower() == "html":
+        try:
+            return parse_html(text)
+        except EntityParseError as exc:
+            return _error(400, f"Bad Request: can't parse entities: {exc}")
+    return ParsedText(text)
+
+
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a PNG image (from its IHDR chunk), or None when `data` is not one.
+    The fake reads PNG only (what vedette sends); Telegram would also take JPEG and others."""
+    if len(data) < 24 or not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        return None
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    return (width, height) if width > 0 and height > 0 else None
+
+
+def _photo_sizes(message_id: int, width: int, height: int, file_size: int) -> list[dict[str, Any]]:
+    """The `PhotoSize` array Telegram answers for a photo: scaled copies up to the image's own
+    size (at most 2560 on the longer side), smallest first."""
+    sizes: list[dict[str, Any]] = []
+    longest = max(width, height)
+    for n, side in enumerate(PHOTO_SIDES):
+        scale = min(1.0, side / longest)
+        size = {
+            "file_id": f"fake-photo-{message_id}-{n}",
+            "file_unique_id": f"fake-unique-{message_id}-{n}",
+            "width": max(1, round(width * scale)),
+            "height": max(1, round(height * scale)),
+        }
+        sizes.append(size)
+        if scale == 1.0:
+            size["file_size"] = file_size
+            break
+    return sizes
+
+
 # ───────────────────────────── HTTP plumbing ─────────────────────────────
 
 
@@ -1246,12 +1417,13 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 raw.update(decoded)
             elif body and content_type == "multipart/form-data":
-                with api._lock:
-                    api.violations.append(
-                        Violation(parts.path, "multipart/form-data is not supported", {})
-                    )
-                self._send(_error(400, "Bad Request: multipart is not supported by the fake"))
-                return
+                try:
+                    raw.update(parse_multipart(self.headers.get("Content-Type", ""), body))
+                except MultipartError as exc:
+                    with api._lock:
+                        api.violations.append(Violation(parts.path, str(exc), {}))
+                    self._send(_error(400, f"Bad Request: {exc}"))
+                    return
             elif body:
                 raw.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
             reply = api.handle(parts.path, raw)
@@ -1281,6 +1453,7 @@ def telegram_api() -> Iterator[FakeTelegramAPI]:
 __all__ = [
     "DEFAULT_MIGRATE_TO",
     "FAULT_KINDS",
+    "MAX_CAPTION_LENGTH",
     "MAX_MESSAGE_LENGTH",
     "NOT_MODIFIED",
     "SPEC_PATH",
@@ -1292,10 +1465,14 @@ __all__ = [
     "FakeTelegramAPI",
     "ParsedText",
     "SentMessage",
+    "SentPhoto",
     "SpecViolation",
+    "Upload",
     "Violation",
     "load_spec",
     "parse_html",
+    "parse_multipart",
+    "png_size",
     "telegram_api",
     "utf16_len",
     "validate_call",
