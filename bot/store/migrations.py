@@ -297,3 +297,17 @@ def m009_stories(db: Database) -> None:
     )
     db.execute("CREATE INDEX story_items_open ON story_items (channel, added_at)")
     db.execute("CREATE INDEX story_items_story ON story_items (story_id)")
+
+
+@migrations()
+def m010_aircraft_and_photos(db: Database) -> None:
+    """Route evidence (issue 13): what a source or the `[aircraft] database` knows of each
+    flight's aircraft (registration, type, owner or operator name, a military flag; NULL when
+    unknown), on flights and on the live sightings they are built from; and an outbox row's
+    photo (a route alert with `chart = true`: PNG bytes sent with the text as caption)."""
+    for table in ("flights", "sightings"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN registration TEXT")
+        db.execute(f"ALTER TABLE {table} ADD COLUMN aircraft_type TEXT")
+        db.execute(f"ALTER TABLE {table} ADD COLUMN owner TEXT")
+        db.execute(f"ALTER TABLE {table} ADD COLUMN military INTEGER")
+    db.execute("ALTER TABLE outbox ADD COLUMN photo BLOB")
