@@ -191,6 +191,9 @@ class RouteRule:
     spike: float | None = None
     min_count: int = 1
     kind: str = "route"
+    each: bool = False  # one alert for every new flight (instead of at_least / spike)
+    icao24: tuple[str, ...] = ()  # with each: these aircraft, whatever the route
+    chart: bool = False  # the alert as a photo of the route's chart, its text as caption
 
     @property
     def window_days(self) -> int:
