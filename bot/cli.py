@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from bot import __version__
+from bot.aircraft import AircraftDatabaseError, load_database
 from bot.config.flights import BAD_OPERATOR, operator_code
 from bot.config.types import Config, ConfigError
 from bot.config.validate import load_config, parse_duration
@@ -220,6 +221,16 @@ def _load(path: str) -> Config | None:
     return config
 
 
+def _check_aircraft(config: Config) -> None:
+    """Warn when `[aircraft] database` cannot be read (optional: never an error)."""
+    if config.aircraft.database is None:
+        return
+    try:
+        load_database(config.aircraft.database)
+    except AircraftDatabaseError as exc:
+        print(f"warning: aircraft.database: {exc}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     try:
@@ -241,6 +252,7 @@ def _main(argv: Sequence[str] | None) -> int:
         config = _load(args.config)
         if config is None:
             return EXIT_CONFIG
+        _check_aircraft(config)
         print(
             f"{args.config}: ok — {plural(len(config.sources), 'source')}, "
             f"{plural(len(config.rules), 'rule')}, {plural(len(config.channels), 'channel')}"

@@ -340,7 +340,7 @@ class Dispatcher:
         members = self.store.story_members(row.id)
         html_text, plain = with_sources(row.html, row.plain, members)
         return await self.sink.send(
-            Message(row.id, row.chat_id, html_text, plain, row.link, row.as_plain)
+            Message(row.id, row.chat_id, html_text, plain, row.link, row.as_plain, row.photo)
         )
 
     def _edit(self, row: OutboxRow) -> Edit:
@@ -371,7 +371,15 @@ class Dispatcher:
         else:
             note = f"alert #{target} updated: {first_line}"
         return Edit(
-            row.id, row.chat_id, row.message_id, html_text, plain, note, row.link, row.as_plain
+            row.id,
+            row.chat_id,
+            row.message_id,
+            html_text,
+            plain,
+            note,
+            row.link,
+            row.as_plain,
+            caption=row.photo is not None,
         )
 
     def _release(self, batch: Batch, not_before: datetime, **changes: Any) -> None:

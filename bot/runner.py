@@ -22,6 +22,7 @@ from functools import partial
 import httpx
 
 from bot import __version__
+from bot.aircraft import read_database
 from bot.config.types import Config, ConfigError
 from bot.config.validate import load_config
 from bot.dispatcher import Dispatcher, Limits, stop_dispatcher
@@ -106,6 +107,12 @@ class Runner:
         self.store = store
         self.options = options
         self.clock = options.clock
+        # Read once, at start; filled into stored flights recorded before it was there.
+        self.aircraft = read_database(config.aircraft.database)
+        if len(self.aircraft):
+            filled = store.fill_aircraft(self.aircraft.get)
+            if filled:
+                log.info("aircraft database: filled %s", plural(filled, "stored flight"))
         self._reloaded = asyncio.Event()
         self._background: set[asyncio.Future[str]] = set()
         self.telegram: TelegramApp | None = None
@@ -232,10 +239,19 @@ class Runner:
         )
         jobs = [Job(s.id, s.every, partial(news.poll, s)) for s in config.news_sources]
         for sky in config.opensky_sources:
-            poller = OpenSkyPoller(store, client, sky, credentials=self.opensky, clock=clock)
+            poller = OpenSkyPoller(
+                store, client, sky, credentials=self.opensky, clock=clock, aircraft=self.aircraft
+            )
             jobs.append(Job(sky.id, sky.every, poller.poll, flights=True))
         for adsb in config.adsb_sources:
-            live = AdsbPoller(store, client, adsb, clock=clock, pacing=fetching.adsb_pacing)
+            live = AdsbPoller(
+                store,
+                client,
+                adsb,
+                clock=clock,
+                pacing=fetching.adsb_pacing,
+                aircraft=self.aircraft,
+            )
             jobs.append(Job(adsb.id, adsb.every, live.poll, flights=True))
         return jobs
 
@@ -356,6 +372,8 @@ class Runner:
             )
         if config.telegram.api_url != self.config.telegram.api_url:
             log.warning("reload: telegram.api_url changes take effect after a restart")
+        if config.aircraft != self.config.aircraft:
+            log.warning("reload: aircraft.database changes take effect after a restart")
         self.config = config
         self.routes = RouteEvaluator(
             self.store,

@@ -18,7 +18,8 @@ class Message:
 
     `html` is Telegram HTML (every dynamic string escaped); `plain` is the same text without
     markup, sent when `as_plain` is set (after Telegram could not parse the HTML). `link` is
-    the URL to preview, or "" for no preview.
+    the URL to preview, or "" for no preview. With a `photo` (PNG bytes: a route alert's
+    chart) the text is the photo's caption (at most 1024 characters after parsing).
     """
 
     outbox_id: int
@@ -27,6 +28,7 @@ class Message:
     plain: str
     link: str = ""
     as_plain: bool = False
+    photo: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +86,8 @@ class Edit:
     `message_id` is Telegram's id of the message (None when it is not known: the console
     sink, or an answer Telegram gave without one); `html` and `plain` are its whole new text,
     as in `Message`; `note` is one line saying what changed, for sinks that cannot edit (the
-    console prints it: "same story as …").
+    console prints it: "same story as …"). `caption`: the message is a photo whose caption
+    is the text (Telegram's editMessageCaption, not editMessageText).
     """
 
     outbox_id: int
@@ -95,6 +98,7 @@ class Edit:
     note: str
     link: str = ""
     as_plain: bool = False
+    caption: bool = False
 
 
 class Sink(Protocol):
@@ -112,7 +116,8 @@ class ConsoleSink:
     """Prints each alert as plain text to a stream (stdout by default).
 
     A terminal cannot change what it printed, so an edit prints its one-line `note` under
-    `── edit for {chat_id} ──` ("same story as …") and counts as sent.
+    `── edit for {chat_id} ──` ("same story as …") and counts as sent. A photo (a route
+    alert's chart) is not drawn: its text ends with `[chart: N bytes PNG]`.
     """
 
     name = "console"
@@ -121,7 +126,10 @@ class ConsoleSink:
         self._stream = stream
 
     async def send(self, message: Message) -> SendOutcome:
-        self._print(f"alert for {message.chat_id}", message.plain)
+        text = message.plain
+        if message.photo is not None:
+            text += f"\n[chart: {len(message.photo)} bytes PNG]"
+        self._print(f"alert for {message.chat_id}", text)
         return Sent()
 
     async def edit(self, edit: Edit) -> SendOutcome:

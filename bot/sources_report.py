@@ -111,6 +111,9 @@ def _rule_line(rule: Rule, config: Config) -> str:
 
 def _route(rule: RouteRule) -> str:
     text = rule.label + (f" operator {rule.operator}" if rule.operator else "")
+    if rule.each:
+        aircraft = f" of aircraft {', '.join(rule.icao24)}" if rule.icao24 else ""
+        return f"{text}, each new flight{aircraft}"
     window = ago(rule.window)
     if rule.at_least is not None:
         return f"{text}, at least {rule.at_least} in {window}"

@@ -54,6 +54,7 @@ class RouteLine:
     firing: bool
     summary: str
     evaluated_at: str | None
+    each: bool = False  # an `each` rule: its summary says how many flights it alerted
 
 
 def gather(store: Store, configured_sources: Sequence[str] = ()) -> StatusReport:
@@ -67,16 +68,29 @@ def gather(store: Store, configured_sources: Sequence[str] = ()) -> StatusReport
         sources=tuple(_stored_flights(store, health) for health in store.source_health()),
         outbox=store.outbox_counts(),
         configured_sources=tuple(configured_sources),
-        routes=tuple(
-            RouteLine(row["rule_id"], bool(row["firing"]), row["summary"], row["evaluated_at"])
-            for row in store.route_states()
-        ),
+        routes=_route_lines(store),
         mutes=tuple(store.mutes()),
         muted=store.muted_count(),
         storage=store.storage_report(),
         meta=meta,
         progress=store.flight_progress(),
         paused=store.paused_sources(),
+    )
+
+
+def _route_lines(store: Store) -> tuple[RouteLine, ...]:
+    """Every route rule's last evaluation; `each` rules are marked (their count is the
+    flights they alerted, not a window's)."""
+    each = store.each_rules()
+    return tuple(
+        RouteLine(
+            row["rule_id"],
+            bool(row["firing"]),
+            row["summary"],
+            row["evaluated_at"],
+            each=row["rule_id"] in each,
+        )
+        for row in store.route_states()
     )
 
 
@@ -260,7 +274,7 @@ def _layout(report: StatusReport, now: datetime) -> _Layout:
     if report.routes:
         summary.append(f"route rules ({len(report.routes)}):")
         for route in report.routes:
-            state = "FIRING" if route.firing else "quiet"
+            state = "each" if route.each else "FIRING" if route.firing else "quiet"
             summary.append(f"{route.rule_id} [{state}]: {route.summary}")
     blocks: list[str] = []
     for heading, group in (("failing", failing), ("ok", ok), ("", other)):
@@ -344,6 +358,7 @@ def status_data(report: StatusReport, now: datetime) -> dict[str, Any]:
                 "firing": route.firing,
                 "summary": route.summary,
                 "evaluated_at": route.evaluated_at,
+                "each": route.each,
             }
             for route in report.routes
         ],

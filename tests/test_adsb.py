@@ -86,7 +86,33 @@ def test_parse_full_record_with_now_in_milliseconds() -> None:
         altitude_ft=36000,
         on_ground=False,
         source=SOURCE,
+        registration="EW-546PA",
+        aircraft_type="B738",
     )
+
+
+@pytest.mark.parametrize(
+    ("flags", "military"),
+    [(1, True), (3, True), (0, False), (2, False), (None, None), ("1", None), (True, None)],
+)
+def test_parse_keeps_the_aircraft_owner_and_military_flag(
+    flags: object, military: bool | None
+) -> None:
+    """`ownOp` is the owner or operator; `dbFlags & 1` is military (readsb's database)."""
+    record = {**BRU8801, "ownOp": "  Belavia  ", "dbFlags": flags}
+    [sighting] = parse_aircraft(SOURCE, envelope(record))
+    assert (sighting.registration, sighting.aircraft_type, sighting.owner) == (
+        "EW-546PA",
+        "B738",
+        "Belavia",
+    )
+    assert sighting.military is military
+
+
+def test_parse_blank_aircraft_fields_are_unknown() -> None:
+    record = {**BRU8801, "r": " ", "t": "", "ownOp": None}
+    [sighting] = parse_aircraft(SOURCE, envelope(record))
+    assert (sighting.registration, sighting.aircraft_type, sighting.owner) == (None, None, None)
 
 
 def test_parse_readsb_aircraft_key_with_now_in_seconds() -> None:

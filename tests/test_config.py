@@ -312,7 +312,7 @@ def test_flight_sources_and_route_rules_load_resolved() -> None:
         ),
         (
             ("at_least = 3", "at_least = 3\nspike = 2.0"),
-            "rules.toml:18: rules.ben-msq: set exactly one of at_least or spike",
+            "rules.toml:18: rules.ben-msq: set exactly one of at_least, spike or each = true",
         ),
         (
             ("at_least = 3", "min_count = 2\nat_least = 3"),

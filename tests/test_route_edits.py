@@ -120,15 +120,18 @@ async def test_a_failed_day_fetched_later_edits_the_sent_alert(
     telegram: TelegramSink,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """The rule fires one flight short while a day failed; once the day is fetched, its
-    message is edited to the full count and complete coverage, never sent twice."""
+    """The rule fires one flight short while a day failed twice (its first attempt and
+    its retry); once the day is fetched, its message is edited to the full count and
+    complete coverage, never sent twice."""
     fly(opensky, at("2026-07-04", 23))  # lands on the 5th: only the 4th's departures list it
     clock = Clock(at("2026-07-05"))
     sender = dispatcher(store, telegram, clock)
     async with httpx.AsyncClient() as client:
         bot = flights(store, config(opensky), clock, client)
         opensky.fail_next("500")  # the first query: HLLB departures of 2026-07-04
-        assert await bot.step(at("2026-07-05"), failing=True) == 1
+        assert await bot.step(at("2026-07-05", 11), failing=True) == 0  # waits for a retry
+        opensky.fail_next("500")  # the retry, the next poll's first query
+        assert await bot.step(at("2026-07-05", 12), failing=True) == 1
         assert await sender.drain(grace=0) == 0
         (sent,) = telegram_api.messages_to(TEST_CHAT_ID)
         assert sent.visible_text.startswith("✈ BEN→MSQ: 3 flights in the last 90 days")
@@ -285,3 +288,49 @@ async def test_two_changes_before_the_edit_is_sent_make_one_edit(
         await dispatcher(store, sink, clock).drain(grace=0)
     (edit,) = sink.edits
     assert edit.plain.startswith("✈ BEN→MSQ: 5 flights")
+
+
+async def test_a_failed_backfill_day_holds_the_rule_until_its_retry(
+    store: Store, opensky: FakeOpenSky
+) -> None:
+    """One airport-day answers 500 during the backfill: nothing fires (the count would be a
+    flight short); the next poll retries that day first, and the first alert has the full
+    count and complete coverage."""
+    fly(opensky, at("2026-07-04", 23))  # only the 4th's HLLB departures list it
+    clock = Clock(at("2026-07-05", 11))
+    async with httpx.AsyncClient() as client:
+        bot = flights(store, config(opensky), clock, client)
+        opensky.fail_next("500")  # HLLB departures of 2026-07-04, the first query
+        assert await bot.step(at("2026-07-05", 11), failing=True) == 0
+        assert outbox_rows(store) == []
+        (state,) = store.route_states()
+        assert "1 failed day to fetch again (2026-07-04)" in state["summary"]
+        assert "not evaluated" in state["summary"]
+        asked = len(opensky.requests)
+        assert await bot.step(at("2026-07-05", 12)) == 1
+    retry = opensky.requests[asked]
+    assert (retry.path, retry.params["airport"]) == ("/api/flights/departure", "HLLB")
+    assert retry.params["begin"] == str(int(at("2026-07-04", 0).timestamp()))
+    (alert,) = rows(store, "alert")
+    assert str(alert["plain"]).startswith("✈ BEN→MSQ: 4 flights in the last 90 days")
+    assert "• 2026-07-04 BRU8801 510123" in str(alert["plain"])
+    assert "at least 3 · complete coverage" in str(alert["plain"])
+
+
+async def test_a_failed_retry_fires_once_with_the_gap(store: Store, opensky: FakeOpenSky) -> None:
+    """The retry fails too: the rule fires (bounded wait) with the day reported as a gap,
+    and a third failure sends nothing more."""
+    fly(opensky, at("2026-07-04", 23))
+    clock = Clock(at("2026-07-05", 10))
+    async with httpx.AsyncClient() as client:
+        bot = flights(store, config(opensky), clock, client)
+        opensky.fail_next("500")
+        assert await bot.step(at("2026-07-05", 10), failing=True) == 0
+        opensky.fail_next("500")
+        assert await bot.step(at("2026-07-05", 11), failing=True) == 1
+        opensky.fail_next("500")
+        assert await bot.step(at("2026-07-05", 12), failing=True) == 0
+    (alert,) = rows(store, "alert")
+    assert str(alert["plain"]).startswith("✈ BEN→MSQ: 3 flights in the last 90 days")
+    assert "incomplete coverage: 1 day failed (2026-07-04)" in str(alert["plain"])
+    assert rows(store, "edit") == []

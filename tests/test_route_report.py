@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -281,7 +282,14 @@ def test_an_empty_result_is_a_table_of_zeros_with_its_coverage(store: Store) -> 
 
 
 def test_json_holds_the_periods_coverage_and_flights(store: Store) -> None:
-    store.record_flights([flight("510207", "BRU842", at("2025-06-03", 7, 5))], NOW)
+    known = replace(
+        flight("510207", "BRU842", at("2025-06-03", 7, 5)),
+        registration="EW-455PA",
+        aircraft_type="B738",
+        owner="Belavia",
+        military=False,
+    )
+    store.record_flights([known], NOW)
     fetched(store, [date(2025, 6, 2)])
     fetched(store, [date(2025, 6, 3)], status="failed")
     report = report_of(store, by="day", start=date(2025, 6, 2), end=date(2025, 6, 3))
@@ -327,8 +335,10 @@ def test_json_holds_the_periods_coverage_and_flights(store: Store) -> None:
                 "icao24": "510207",
                 "from": "HLLB",
                 "to": "UMMS",
-                "registration": None,
-                "type": None,
+                "registration": "EW-455PA",
+                "type": "B738",
+                "owner": "Belavia",
+                "military": False,
                 "sources": ["opensky"],
             }
         ],
@@ -428,6 +438,8 @@ def test_route_json(belavia: Store, capsys: pytest.CaptureFixture[str]) -> None:
         "from",
         "to",
         "registration",
+        "owner",
+        "military",
         "type",
         "sources",
     }

@@ -237,3 +237,55 @@ def test_counts_in_sqlite_agree_with_the_ledger_and_the_flights(store: Store) ->
         listed = store.flights_between(["HLLB"], ["UMMS"], start, end, operator)
         assert store.count_flights_between(["HLLB"], ["UMMS"], start, end, operator) == len(listed)
         assert len(listed) == {None: 10, "BRU": 5, "XYZ": 0}[operator]
+
+
+def test_the_ledger_knows_which_failed_days_were_attempted_only_once(store: Store) -> None:
+    """`Store.unretried_days`: days with a failed or rate-limited row fetched once; a second
+    attempt (failed again or not) or a later success takes the day off the list."""
+    days = rule_days(AT_LEAST, NOW)
+    watched = watched_airports(AT_LEAST, [SKY])
+    failed, limited, other = days[3], days[7], days[9]
+    store.record_day("sky", "UMMS", "arrival", failed, "failed", NOW)
+    store.record_day("sky", "HLLB", "departure", limited, "rate_limited", NOW)
+    store.record_day("sky", "HLLB", "departure", other, "ok", NOW)
+    store.record_day("other", "HLLB", "departure", other, "failed", NOW)  # not watched
+    assert store.unretried_days(watched, days[0], days[-1]) == {failed, limited}
+    assert store.unretried_days(watched, days[0], days[5]) == {failed}
+    store.record_day("sky", "UMMS", "arrival", failed, "failed", NOW)
+    store.record_day("sky", "HLLB", "departure", limited, "ok", NOW)
+    assert store.unretried_days(watched, days[0], days[-1]) == set()
+    assert store.coverage_days(watched, failed, failed) == {failed: (1, 1)}
+
+
+def test_coverage_waits_for_the_retry_of_each_failed_day() -> None:
+    """`retrying` days (failed once) keep a rule from being evaluated and say so; once
+    retried they are plain gaps."""
+    days = [date(2026, 7, 1) + timedelta(days=n) for n in range(3)]
+    watched = [("sky", "HLLB")]
+    counts = dict.fromkeys(days, (2, 0)) | {days[1]: (2, 1)}
+    waiting = coverage_of(days, watched, counts, {days[1]})
+    assert (waiting.ready, waiting.complete, waiting.gaps) == (False, False, (days[1],))
+    assert waiting.retrying == (days[1],)
+    assert waiting.describe() == "incomplete coverage: 1 failed day to fetch again (2026-07-02)"
+    retried = coverage_of(days, watched, counts, set())
+    assert (retried.ready, retried.retrying) == (True, ())
+    assert retried.describe() == "incomplete coverage: 1 day failed (2026-07-02)"
+
+
+def test_first_retries_come_first_and_a_retried_day_still_gets_its_recheck() -> None:
+    """A day that failed at its only attempt is asked before every other due day; a day
+    that needed that retry is still fetched once more a day later for late data."""
+    day = date(2026, 7, 8)
+    first_fetch = datetime(2026, 7, 9, 5, 0, tzinfo=UTC)
+    ledger = [entry(a, d, day - timedelta(days=1)) for a in SKY.airports for d in DIRECTIONS]
+    ledger.append(entry("UMMS", "arrival", day - timedelta(days=1), "failed"))
+    due = due_queries(SKY, ledger, NOW)
+    assert due[0] == DayQuery("UMMS", "arrival", day - timedelta(days=1))
+    assert due[1] == DayQuery("HLLB", "departure", date(2026, 7, 9))
+    retried = [
+        entry(a, d, day, fetches=2, fetched_at=first_fetch)
+        for a in SKY.airports
+        for d in DIRECTIONS
+    ]
+    rechecks = [q for q in due_queries(SKY, retried, NOW) if q.day == day]
+    assert len(rechecks) == 4

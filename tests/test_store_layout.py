@@ -25,6 +25,7 @@ def test_the_store_has_one_module_per_concern() -> None:
     """The concerns the package docstring maps are the modules there are."""
     assert MODULES == [
         "bot.store.base",
+        "bot.store.each",
         "bot.store.flights",
         "bot.store.migrations",
         "bot.store.mutes",

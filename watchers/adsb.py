@@ -27,7 +27,13 @@ import httpx
 
 from watchers.clock import Clock, utcnow
 from watchers.errors import FetchError, ParseError
-from watchers.flights import Sighting, normal_airport, normal_callsign, normal_icao24
+from watchers.flights import (
+    Sighting,
+    normal_airport,
+    normal_callsign,
+    normal_icao24,
+    normal_text,
+)
 from watchers.http import ACCEPT_ENCODING
 from watchers.http_body import BodyTooLarge, read_limited
 from watchers.http_errors import fetch_errors, http_status, rate_limited
@@ -199,7 +205,9 @@ def parse_aircraft(
     `now` may be epoch milliseconds (the APIs) or seconds (readsb's aircraft.json);
     `received_at` stands in when it is missing. A sighting's time is `now` minus the age of its
     position (`seen_pos`, or `lastPosition.seen_pos`), else minus `seen`. Records without a
-    valid `hex` are skipped; missing keys become None.
+    valid `hex` are skipped; missing keys become None. The aircraft's registration (`r`),
+    type (`t`), owner or operator (`ownOp`) and military flag (`dbFlags & 1`) are kept when
+    the server's database knows them.
     """
     if not isinstance(payload, Mapping):
         raise ParseError(source_id, "ADS-B answer is not a JSON object", url=url)
@@ -259,7 +267,27 @@ def _sighting(source_id: str, record: Mapping[str, object], now: datetime) -> Si
         age = _age(record.get("seen"))
     seen_at = now - timedelta(seconds=age or 0.0)
     callsign = normal_callsign(record.get("flight"))
-    return Sighting(icao24, callsign, seen_at, lat, lon, altitude, on_ground, source_id)
+    return Sighting(
+        icao24,
+        callsign,
+        seen_at,
+        lat,
+        lon,
+        altitude,
+        on_ground,
+        source_id,
+        registration=normal_text(record.get("r")),
+        aircraft_type=normal_text(record.get("t")),
+        owner=normal_text(record.get("ownOp")),
+        military=_military(record.get("dbFlags")),
+    )
+
+
+def _military(value: object) -> bool | None:
+    """`dbFlags & 1` (readsb: military), or None when the server sent no flags."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return bool(value & 1)
 
 
 def _number(value: object) -> float | None:

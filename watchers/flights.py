@@ -8,7 +8,7 @@ seen by two sources or two polls is stored once (icao24 + departure within 90 mi
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 _HEX = re.compile(r"^~?[0-9a-f]{6}$")
@@ -25,6 +25,9 @@ class Flight:
     tell. Times are aware UTC datetimes; `departure` is always known (OpenSky's `firstSeen`,
     or the first sighting), `arrival` may not be. `quality` holds what the source says about
     its own certainty, e.g. `("dep_horiz_distance_m", 1200)`, `("arr_candidates", 3)`.
+    `registration`, `aircraft_type` (ICAO type code), `owner` (owner or operator name) and
+    `military` describe the aircraft where a source or an aircraft database knows them
+    (None: unknown).
     """
 
     icao24: str
@@ -36,6 +39,10 @@ class Flight:
     arrival: datetime | None
     source: str
     quality: tuple[tuple[str, int | float | str | None], ...] = field(default=())
+    registration: str | None = None
+    aircraft_type: str | None = None
+    owner: str | None = None
+    military: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +50,8 @@ class Sighting:
     """One aircraft in one live snapshot of an ADS-B aggregator.
 
     `altitude_ft` is barometric feet, 0 when the aircraft reports "ground", None when
-    unknown; `on_ground` is True for "ground". Position may be unknown (None).
+    unknown; `on_ground` is True for "ground". Position may be unknown (None). The aircraft
+    fields are what the aggregator's database says (`r`, `t`, `ownOp`, `dbFlags & 1`).
     """
 
     icao24: str
@@ -54,6 +62,40 @@ class Sighting:
     altitude_ft: int | None
     on_ground: bool
     source: str
+    registration: str | None = None
+    aircraft_type: str | None = None
+    owner: str | None = None
+    military: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Aircraft:
+    """What an aircraft database knows of one aircraft (None: unknown)."""
+
+    registration: str | None = None
+    aircraft_type: str | None = None
+    owner: str | None = None
+    military: bool | None = None
+
+
+def with_aircraft(flight: Flight, known: Aircraft | None) -> Flight:
+    """`flight` with its unknown aircraft fields filled from `known` (known ones are kept)."""
+    if known is None:
+        return flight
+    return replace(
+        flight,
+        registration=flight.registration or known.registration,
+        aircraft_type=flight.aircraft_type or known.aircraft_type,
+        owner=flight.owner or known.owner,
+        military=flight.military if flight.military is not None else known.military,
+    )
+
+
+def normal_text(value: object) -> str | None:
+    """A database string trimmed, or None when it is missing or blank."""
+    if not isinstance(value, str):
+        return None
+    return value.strip() or None
 
 
 def normal_icao24(value: object) -> str | None:

@@ -19,6 +19,8 @@ The leg builder, per aircraft (`icao24`):
   above it, within `near_km`. Else None.
 - `quality`: `("route", "routeset" | "routeset-reversed" | "positions" | "none")` and
   `("sightings", n)`.
+- Aircraft: the most frequent registration, type and owner among the leg's sightings;
+  military when any sighting says so.
 
 Counts built from these flights are lower bounds where coverage is thin: a take-off or landing
 nobody heard leaves an airport None, and a turnaround unheard on the ground and shorter than
@@ -115,6 +117,10 @@ def _flight(
         arrival=leg[-1].seen_at if arr_near is not None else None,
         source=source,
         quality=(("route", how), ("sightings", len(leg))),
+        registration=_most_common(s.registration for s in leg),
+        aircraft_type=_most_common(s.aircraft_type for s in leg),
+        owner=_most_common(s.owner for s in leg),
+        military=_military(s.military for s in leg),
     )
 
 
@@ -147,15 +153,22 @@ def _airborne(sighting: Sighting) -> bool:
     return not sighting.on_ground and sighting.altitude_ft is not None
 
 
-def _most_common(callsigns: Iterable[str | None]) -> str | None:
-    """The most frequent callsign (ties: the earliest seen), or None."""
-    counts = Counter(c for c in callsigns if c)
+def _most_common(values: Iterable[str | None]) -> str | None:
+    """The most frequent value (a callsign, a registration…; ties: the earliest seen), or
+    None."""
+    counts = Counter(c for c in values if c)
     return max(counts, key=counts.__getitem__) if counts else None
+
+
+def _military(flags: Iterable[bool | None]) -> bool | None:
+    """True if any sighting says military, False if some say not, None if none knows."""
+    known = {flag for flag in flags if flag is not None}
+    return (True in known) if known else None
 
 
 def _order(
     s: Sighting,
-) -> tuple[datetime, bool, bool, int, bool, float, bool, float, str, str]:
+) -> tuple[datetime, bool, bool, int, bool, float, bool, float, str, str, str, str, str, int]:
     """A total order on sightings: time first, then every other field."""
     return (
         s.seen_at,
@@ -168,4 +181,8 @@ def _order(
         s.lon or 0.0,
         s.callsign or "",
         s.source,
+        s.registration or "",
+        s.aircraft_type or "",
+        s.owner or "",
+        -1 if s.military is None else int(s.military),
     )

@@ -25,6 +25,7 @@ from watchers.opensky_auth import OPENSKY_AUTH_URL
 
 _CALLSIGN = re.compile(r"^[A-Z0-9]{2,8}$")
 _HEX = re.compile(r"^[0-9a-f]{6}$")
+_ICAO24 = re.compile(r"^~?[0-9a-f]{6}$")  # a leading ~ marks a non-ICAO address (TIS-B)
 _OPERATOR = re.compile(r"^[A-Z]{3}$")
 DEFAULT_ADSB_URL = "https://api.adsb.lol"
 
@@ -153,23 +154,40 @@ class FlightChecks:
         path: KeyPath,
         where: str,
     ) -> RouteRule | None:
-        origins = self.airports(entry.get("from"), (*path, "from"), f"{where}.from")
-        destinations = self.airports(entry.get("to"), (*path, "to"), f"{where}.to")
-        window = None
-        if "window" not in entry:
-            self.problem(path, where, 'window is missing (e.g. window = "30d")')
+        each = self.flag(entry, "each", path, where)
+        icao24 = self.watch_list(entry, each, path, where)
+        chart = self.flag(entry, "chart", path, where)
+        # An aircraft watch list needs no route: `from` and `to` are then optional.
+        watching = bool(each) and "icao24" in entry
+        if each and not watching and "from" not in entry and "to" not in entry:
+            self.problem(path, where, EACH_NEEDS_ROUTE)
+            origins: tuple[str, ...] | None = None
+            destinations: tuple[str, ...] | None = None
         else:
-            window = self.duration(entry["window"], (*path, "window"), f"{where}.window")
+            origins = self.endpoint(entry, "from", watching, path, where)
+            destinations = self.endpoint(entry, "to", watching, path, where)
         operator = entry.get("operator")
         if operator is not None:
             operator = operator_code(operator)
             if operator is None:
                 self.problem((*path, "operator"), f"{where}.operator", BAD_OPERATOR)
                 return None
-        thresholds = self.thresholds(entry, path, where)
+        if each is None:  # reported; the window and thresholds depend on it
+            return None
+        window = self.window(entry, each, path, where)
+        thresholds: tuple[int | None, float | None, int] | None
+        if each:
+            thresholds = self.each_alone(entry, path, where)
+        else:
+            thresholds = self.thresholds(entry, path, where)
+        if chart and each and () in (origins, destinations):
+            self.problem((*path, "chart"), f"{where}.chart", EACH_CHART_NEEDS_ROUTE)
+            return None
         if (
             ident is None
             or channel is None
+            or icao24 is None
+            or chart is None
             or origins is None
             or destinations is None
             or window is None
@@ -177,19 +195,75 @@ class FlightChecks:
         ):
             return None
         at_least, spike, min_count = thresholds
-        label = f"{_label(entry['from'])}→{_label(entry['to'])}"
         return RouteRule(
             ident,
             origins,
             destinations,
-            label,
+            _rule_label(entry, icao24),
             window,
             channel,
             operator,
             at_least,
             spike,
             min_count,
+            each=each,
+            icao24=icao24,
+            chart=chart,
         )
+
+    def flag(self, entry: dict[str, Any], key: str, path: KeyPath, where: str) -> bool | None:
+        """An optional boolean (default false); None (reported) when it is not one."""
+        value = entry.get(key, False)
+        if not isinstance(value, bool):
+            self.problem((*path, key), f"{where}.{key}", "must be true or false")
+            return None
+        return value
+
+    def watch_list(
+        self, entry: dict[str, Any], each: bool | None, path: KeyPath, where: str
+    ) -> tuple[str, ...] | None:
+        """`icao24`: the aircraft an `each` rule watches (lower-case hex), () when not set."""
+        if "icao24" not in entry:
+            return ()
+        if each is False:
+            self.problem((*path, "icao24"), f"{where}.icao24", "goes with each = true only")
+            return None
+        found = self.codes(entry, "icao24", _ICAO24, str.lower, path, where)
+        if found == ():
+            self.problem(
+                (*path, "icao24"), f"{where}.icao24", 'must list aircraft, like ["510207"]'
+            )
+            return None
+        return found
+
+    def endpoint(
+        self, entry: dict[str, Any], key: str, optional: bool, path: KeyPath, where: str
+    ) -> tuple[str, ...] | None:
+        """`from` or `to` resolved to ICAO codes; () (any airport) when optional and unset."""
+        if optional and key not in entry:
+            return ()
+        return self.airports(entry.get(key), (*path, key), f"{where}.{key}")
+
+    def window(self, entry: dict[str, Any], each: bool, path: KeyPath, where: str) -> float | None:
+        """The trailing window in seconds; an `each` rule has none (one day, unused)."""
+        if each:
+            if "window" in entry:
+                self.problem((*path, "window"), f"{where}.window", EACH_NO_WINDOW)
+                return None
+            return EACH_WINDOW
+        if "window" not in entry:
+            self.problem(path, where, 'window is missing (e.g. window = "30d")')
+            return None
+        return self.duration(entry["window"], (*path, "window"), f"{where}.window")
+
+    def each_alone(
+        self, entry: dict[str, Any], path: KeyPath, where: str
+    ) -> tuple[None, None, int] | None:
+        """`each = true` takes no threshold: every threshold key given is reported."""
+        given = [key for key in ("at_least", "spike", "min_count") if key in entry]
+        for key in given:
+            self.problem((*path, key), f"{where}.{key}", EACH_NO_THRESHOLD)
+        return None if given else (None, None, 1)
 
     def thresholds(
         self, entry: dict[str, Any], path: KeyPath, where: str
@@ -200,7 +274,7 @@ class FlightChecks:
             entry.get("min_count"),
         )
         if (at_least is None) == (spike is None):
-            self.problem(path, where, "set exactly one of at_least or spike")
+            self.problem(path, where, "set exactly one of at_least, spike or each = true")
             return None
         if at_least is not None and (not _positive_int(at_least)):
             self.problem((*path, "at_least"), f"{where}.at_least", "must be a whole number ≥ 1")
@@ -228,7 +302,15 @@ class FlightChecks:
         for rule in rules:
             if not isinstance(rule, RouteRule):
                 continue
-            if not watched & {*rule.origins, *rule.destinations} and not live:
+            airports = {*rule.origins, *rule.destinations}
+            if not airports:  # an aircraft watch list: any flight source may see them
+                if not watched and not live:
+                    self.warnings.append(
+                        f"{self.name}: rules.{rule.id}: no flight source: "
+                        "no flight of these aircraft will be seen"
+                    )
+                continue
+            if not watched & airports and not live:
                 self.warnings.append(
                     f"{self.name}: rules.{rule.id}: no flight source watches "
                     f"{', '.join((*rule.origins, *rule.destinations))}: its count will stay 0"
@@ -273,6 +355,14 @@ def unknown_airport(code: str) -> str:
     return f'unknown airport code "{code}" ({AIRPORT_HINT})'
 
 
+EACH_WINDOW = 86400.0  # an `each` rule's `window`: it has none (the field is unused)
+EACH_NEEDS_ROUTE = (
+    "each needs from and to, or icao24 = [...] (the aircraft to follow, whatever the route)"
+)
+EACH_CHART_NEEDS_ROUTE = "needs from and to: the chart is the route's"
+EACH_NO_WINDOW = "does not go with each = true (every new flight alerts once: there is no window)"
+EACH_NO_THRESHOLD = "does not go with each = true (each alerts every new flight, no threshold)"
+
 BAD_OPERATOR = 'must be a 3-letter ICAO airline designator like "BRU"'
 
 
@@ -285,6 +375,16 @@ def operator_code(value: Any) -> str | None:
 
 def _positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _rule_label(entry: dict[str, Any], icao24: Sequence[str]) -> str:
+    """How the file named the rule's flights: "BEN→MSQ", "MSQ→any", or "aircraft 510207"."""
+    if "from" not in entry and "to" not in entry:
+        shown = ", ".join(icao24[:3])
+        return f"aircraft {shown}" + (f" +{len(icao24) - 3}" if len(icao24) > 3 else "")
+    origin = _label(entry["from"]) if "from" in entry else "any"
+    destination = _label(entry["to"]) if "to" in entry else "any"
+    return f"{origin}→{destination}"
 
 
 def _label(value: Any) -> str:

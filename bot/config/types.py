@@ -14,12 +14,23 @@ TELEGRAM_API_URL = "https://api.telegram.org"
 # Every key the file may hold, by table and kind; the README documents each (a test checks).
 TABLE_KEYS: dict[str, frozenset[str]] = {
     "": frozenset(
-        {"telegram", "channels", "storage", "sources", "rules", "terms", "stories", "delivery"}
+        {
+            "telegram",
+            "channels",
+            "storage",
+            "sources",
+            "rules",
+            "terms",
+            "stories",
+            "delivery",
+            "aircraft",
+        }
     ),
     "telegram": frozenset({"api_url", "admins"}),
     "storage": frozenset({"retention", "prune_every"}),
     "stories": frozenset({"window", "group", "entities"}),
     "delivery": frozenset({"digest_after"}),
+    "aircraft": frozenset({"database"}),
     "channels": frozenset({"chat_id"}),
 }
 SOURCE_KEYS: dict[str, frozenset[str]] = {
@@ -40,6 +51,9 @@ RULE_KEYS: dict[str, frozenset[str]] = {
             "at_least",
             "spike",
             "min_count",
+            "each",
+            "icao24",
+            "chart",
             "channel",
         }
     ),
@@ -105,6 +119,15 @@ class DeliverySettings:
     channel go out as digest messages."""
 
     digest_after: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class AircraftSettings:
+    """The `[aircraft]` table: `database`, the path of an aircraft database file (OpenSky's
+    or tar1090's CSV, read by `bot.aircraft`) that fills registration, type and operator by
+    icao24; None: none. A relative path is read from the working directory."""
+
+    database: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,8 +199,10 @@ class RouteRule:
     """A `[[rules]]` entry of kind "route": a count of flights over a trailing window.
 
     `origins` and `destinations` are ICAO codes (resolved from IATA or ICAO in the file);
-    `label` is how the file named the route, e.g. "BEN→MSQ". Exactly one of `at_least`
-    and `spike` is set; `min_count` goes with `spike`.
+    `label` is how the file named the route, e.g. "BEN→MSQ". Exactly one of `at_least`,
+    `spike` and `each` is set; `min_count` goes with `spike`. An `each` rule alerts every new
+    flight and has no window (`window` is then one day, unused); with `icao24` its airports
+    may be empty: () means any airport.
     """
 
     id: str
@@ -225,6 +250,7 @@ class Config:
     terms: Mapping[str, tuple[str, ...]] = field(default_factory=TermLists)
     stories: StoriesSettings = field(default_factory=StoriesSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    aircraft: AircraftSettings = field(default_factory=AircraftSettings)
 
     @property
     def news_sources(self) -> tuple[RssSource, ...]:

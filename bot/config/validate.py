@@ -23,6 +23,7 @@ from bot.config.types import (
     SOURCE_KEYS,
     TABLE_KEYS,
     TELEGRAM_API_URL,
+    AircraftSettings,
     Channel,
     Config,
     ConfigError,
@@ -173,6 +174,7 @@ class _Validator(FlightChecks):
         self.term_lists = self.terms(data.get("terms", {}))
         stories = self.stories(data.get("stories", {}), storage)
         delivery = self.delivery(data.get("delivery", {}))
+        aircraft = self.aircraft(data.get("aircraft", {}))
         rules = self.rules(data.get("rules", []), channels)
         self.unused_lists()
         if not sources and not self.problems:  # an empty file, or the wrong one
@@ -203,6 +205,7 @@ class _Validator(FlightChecks):
             self.term_lists,
             stories,
             delivery,
+            aircraft,
         )
 
     def terms(self, value: Any) -> TermLists:
@@ -327,6 +330,25 @@ class _Validator(FlightChecks):
             )
             return DeliverySettings()
         return DeliverySettings(after)
+
+    def aircraft(self, value: Any) -> AircraftSettings:
+        """`[aircraft]`: database, a file path (whether it reads is checked at start and by
+        `vedette check`, as a warning: the file is optional)."""
+        table = self.expect_table(value, ("aircraft",), "aircraft")
+        if table is None:
+            return AircraftSettings()
+        self.unknown_keys(table, TABLE_KEYS["aircraft"], ("aircraft",), "aircraft")
+        path = table.get("database")
+        if path is None:
+            return AircraftSettings()
+        if not isinstance(path, str) or not path.strip():
+            self.problem(
+                ("aircraft", "database"),
+                "aircraft.database",
+                f"must be the path of an aircraft database file, not {path!r}",
+            )
+            return AircraftSettings()
+        return AircraftSettings(path)
 
     def storage(self, value: Any) -> StorageSettings:
         table = self.expect_table(value, ("storage",), "storage")

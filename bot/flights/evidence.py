@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.config.flights import AIRPORT_HINT, resolve_airports, unknown_airport
 from bot.flights.plan import coverage_of, last_available_day, start_of
-from bot.flights.routes import place
+from bot.flights.routes import aircraft_label, place
 from bot.store.records import StoredFlight
 from bot.words import plural
 from watchers.clock import utcnow
@@ -256,12 +256,9 @@ def total_coverage_text(report: RouteReport) -> str:
 
 
 def aircraft(flight: StoredFlight) -> str:
-    """The aircraft's registration and type, where known ("EW-455PO B738").
-
-    The spot for aircraft details (issue 13, bullet 5): `StoredFlight` carries neither yet,
-    so this is empty and the flight list leaves the column out.
-    """
-    return ""
+    """The aircraft's registration and type, where known ("EW-455PA B738"; "" when neither
+    is, and a list where no flight's is known leaves the column out)."""
+    return aircraft_label(flight)
 
 
 def flight_line(flight: StoredFlight) -> list[str]:
@@ -344,8 +341,10 @@ def report_data(report: RouteReport) -> dict[str, Any]:
                 "icao24": f.icao24,
                 "from": f.departure_airport,
                 "to": f.arrival_airport,
-                "registration": None,  # where known: see `aircraft`
-                "type": None,
+                "registration": f.registration,
+                "type": f.aircraft_type,
+                "owner": f.owner,
+                "military": f.military,
                 "sources": list(f.sources),
             }
             for f in report.flights

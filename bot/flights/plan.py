@@ -4,12 +4,18 @@ OpenSky lists an airport's flights per UTC day from a nightly batch, so day D ca
 fetched once D has ended and the batch has run (`BATCH_DELAY` after midnight). vedette
 fetches each day when it becomes available, fetches it once more a day later (late data),
 and on start backfills the days of its history it lacks, newest first. A day that failed
-or was rate-limited is fetched again at the next poll.
+or was rate-limited is fetched again at the next poll, its first retry ahead of every other
+day (so a rule waiting for it is not held up by a long backfill).
+
+A route rule is first evaluated once every day it reads was attempted and each day that
+failed (or was rate-limited) was attempted once more (`Coverage.ready`): a passing outage
+does not fire a partial count. If the retry fails too, the rule is evaluated with the day
+reported as a gap (the day is still fetched again at later polls).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -51,40 +57,51 @@ def history(now: datetime, days: int) -> list[date]:
 def due_queries(
     source: OpenSkySource, ledger: Iterable[CoverageEntry], now: datetime
 ) -> list[DayQuery]:
-    """The calls this source should make now, newest day first."""
+    """The calls this source should make now: first retries of failed days, then the
+    rest, newest day first."""
     entries = {(e.airport, e.direction, e.day): e for e in ledger if e.source_id == source.id}
+    retries: list[DayQuery] = []
     due: list[DayQuery] = []
     for day in history(now, source.history_days):
         recheck_at = start_of(day) + timedelta(days=2) + BATCH_DELAY
         for airport in source.airports:
             for direction in DIRECTIONS:
                 entry = entries.get((airport, direction, day))
+                # The late-data recheck is due when no fetch came after its time (a day that
+                # needed a retry on its first day still gets it).
                 if (
                     entry is None
                     or entry.status not in FETCHED
-                    or (entry.fetches < 2 and entry.fetched_at < recheck_at <= now)
+                    or entry.fetched_at < recheck_at <= now
                 ):
-                    due.append(DayQuery(airport, direction, day))
-    return due
+                    query = DayQuery(airport, direction, day)
+                    if entry is not None and entry.status not in FETCHED and entry.fetches < 2:
+                        retries.append(query)
+                    else:
+                        due.append(query)
+    return retries + due
 
 
 @dataclass(frozen=True, slots=True)
 class Coverage:
     """How complete a route rule's days are.
 
-    `ready`: every available day was attempted at least once (so the initial backfill
-    never fires a partial count). `gaps`: attempted days that failed or were rate-limited.
-    `unchecked`: no OpenSky source watches the route's airports (live sources only).
+    `ready`: every available day was attempted at least once, and each failed day once
+    more (so the initial backfill never fires a partial count, nor does a passing outage).
+    `gaps`: attempted days that failed or were rate-limited; `retrying`: those of them
+    attempted only once (their retry is due at the next poll). `unchecked`: no OpenSky
+    source watches the route's airports (live sources only).
     """
 
     days: tuple[date, ...]
     missing: tuple[date, ...]
     gaps: tuple[date, ...]
     unchecked: bool = False
+    retrying: tuple[date, ...] = ()
 
     @property
     def ready(self) -> bool:
-        return not self.missing
+        return not self.missing and not self.retrying
 
     @property
     def complete(self) -> bool:
@@ -97,6 +114,11 @@ class Coverage:
         if self.missing:
             total = plural(len(self.days), "day")
             return f"incomplete coverage: {len(self.missing)} of {total} not fetched yet"
+        if self.retrying:
+            shown = ", ".join(d.isoformat() for d in self.retrying[:5])
+            more = f" and {len(self.retrying) - 5} more" if len(self.retrying) > 5 else ""
+            failed = plural(len(self.retrying), "failed day")
+            return f"incomplete coverage: {failed} to fetch again ({shown}{more})"
         if self.gaps:
             shown = ", ".join(d.isoformat() for d in self.gaps[:5])
             more = f" and {len(self.gaps) - 5} more" if len(self.gaps) > 5 else ""
@@ -122,11 +144,13 @@ def coverage_of(
     days: Sequence[date],
     watched: Sequence[tuple[str, str]],
     counts: Mapping[date, tuple[int, int]],
+    unretried: Collection[date] = (),
 ) -> Coverage:
     """Coverage from the ledger rows of the `watched` pairs per day: (rows, rows not fetched).
 
     A day is missing unless each pair has a row for both directions; it is a gap when one
-    of them failed or was rate-limited (`Store.coverage_days` counts them in SQLite).
+    of them failed or was rate-limited (`Store.coverage_days` counts them in SQLite), and
+    a gap still to retry when it is in `unretried` (`Store.unretried_days`).
     """
     if not watched:
         return Coverage(tuple(days), (), (), unchecked=True)
@@ -139,7 +163,8 @@ def coverage_of(
             missing.append(day)
         elif bad:
             gaps.append(day)
-    return Coverage(tuple(days), tuple(missing), tuple(gaps))
+    retrying = tuple(day for day in gaps if day in unretried)
+    return Coverage(tuple(days), tuple(missing), tuple(gaps), retrying=retrying)
 
 
 @dataclass(frozen=True, slots=True)

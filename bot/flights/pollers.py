@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import httpx
 
+from bot.aircraft import AircraftDatabase
 from bot.config.types import AdsbSource, Channel, OpenSkySource, RouteRule
+from bot.flights.charted import chart_alert, refit
 from bot.flights.plan import (
     BackfillTracker,
     Coverage,
@@ -25,9 +28,9 @@ from bot.flights.plan import (
     rule_days,
     watched_airports,
 )
-from bot.flights.routes import decide, render_route, window_text
+from bot.flights.routes import decide, render_flight, render_route, window_text
 from bot.store import Store
-from bot.store.records import NewAlert, PollOutcome
+from bot.store.records import EachState, NewAlert, NewFlight, PollOutcome
 from bot.timeutil import ago
 from bot.words import plural
 from watchers.adsb import AdsbClient, Pacing, RouteHint
@@ -49,6 +52,11 @@ BACKFILL_DAYS = 3  # a poll that starts with this many days missing is a backfil
 LOG_EVERY_DAYS = 10  # progress every this many days fetched, and when it ends
 SIGHTING_MEMORY = timedelta(hours=24)
 LEG_GAP = timedelta(minutes=45)
+# `each` rules: a flight whose row changes (a merge) this long after it departed no longer
+# alerts; the clock's margin on "changed since the last evaluation"; the span of the chart.
+EACH_LATE = timedelta(days=7)
+EACH_MARGIN = timedelta(minutes=10)
+EACH_CHART = 90 * 86400.0
 
 
 class OpenSkyPoller:
@@ -62,10 +70,13 @@ class OpenSkyPoller:
         *,
         credentials: OpenSkyCredentials | None,
         clock: Clock,
+        aircraft: AircraftDatabase | None = None,
     ) -> None:
         self.store = store
         self.source = source
         self.clock = clock
+        # The aircraft database fills registration, type… (OpenSky's lists carry none).
+        self.aircraft = AircraftDatabase.empty() if aircraft is None else aircraft
         self.api = OpenSkyClient(
             client,
             source.id,
@@ -113,7 +124,8 @@ class OpenSkyPoller:
                 continue
             spent += CREDITS_PER_DAY_QUERY
             credits_left = result.credits_left if result.credits_left is not None else credits_left
-            new_flights += self.store.record_flights(result.flights, self.clock())
+            flights = self.aircraft.fill(result.flights)
+            new_flights += self.store.record_flights(flights, self.clock())
             status = "ok" if result.flights else "empty"
             self._record(query, status, flights=len(result.flights))
             self.backfill.mark(query, fetched=True)
@@ -209,10 +221,13 @@ class AdsbPoller:
         clock: Clock,
         min_interval: float = 1.0,
         pacing: Pacing | None = None,
+        aircraft: AircraftDatabase | None = None,
     ) -> None:
         self.store = store
         self.source = source
         self.clock = clock
+        # The aircraft database fills what the API's own database did not say.
+        self.aircraft = AircraftDatabase.empty() if aircraft is None else aircraft
         self.api = AdsbClient(
             client,
             source.id,
@@ -240,7 +255,7 @@ class AdsbPoller:
             return PollOutcome(error=str(exc), retry_after=retry, failures=failures)
         self.store.record_sightings(sightings)
         flights = await self._legs({s.icao24 for s in sightings})
-        new_flights = self.store.record_flights(flights, self.clock())
+        new_flights = self.store.record_flights(self.aircraft.fill(flights), self.clock())
         self.store.record_success(
             source.id, source.kind, self.clock(), validators=_NO_VALIDATORS, new_flights=new_flights
         )
@@ -299,6 +314,7 @@ class RouteEvaluator:
         self.clock = clock
         # What each firing rule's alert was last rendered from (see `_refresh`).
         self.rendered: dict[str, tuple[object, ...]] = {}
+        self.tidied = False  # the `each` state of rules that are no longer `each` rules
 
     def evaluate(self) -> int:
         """Evaluate each rule once; returns the number of alerts enqueued.
@@ -306,15 +322,94 @@ class RouteEvaluator:
         Counts come from SQLite (flights and ledger rows counted in their indexes); the
         flights themselves are read only for an alert: when a rule fires, and when a rule
         still firing has a different count, previous count, coverage or flights than its
-        alert was rendered with (the alert is then edited in place)."""
+        alert was rendered with (the alert is then edited in place). An `each` rule reads
+        only the flights new to it (`_evaluate_each`)."""
         now = self.clock()
-        return sum(self._evaluate(rule, now) for rule in self.rules)
+        if not self.tidied:
+            each = {rule.id for rule in self.rules if rule.each}
+            self.store.forget_each(self.store.each_rules() - each)
+            self.tidied = True
+        return sum(
+            self._evaluate_each(rule, now) if rule.each else self._evaluate(rule, now)
+            for rule in self.rules
+        )
+
+    def _evaluate_each(self, rule: RouteRule, now: datetime) -> int:
+        """One alert for each flight new to an `each` rule since its last evaluation.
+
+        The first evaluation records where the flights table stands and alerts nothing;
+        a flight that departed before it never alerts (a backfill of history is silent).
+        After it: every flights row added since the last evaluation, and every row changed
+        since then that departed in the last `EACH_LATE` (a merge that completed its route,
+        e.g. a live flight's arrival), when it matches the rule. The alert's (rule, item)
+        match and dedup key name the row, so a flight merged from a second source is never a
+        second alert."""
+        state = self.store.each_state(rule.id)
+        newest = self.store.newest_flight_id()
+        if state is None:
+            start = EachState(since=now, last_id=newest, evaluated_at=now)
+            self.store.record_each(
+                rule.id, now, state=start, alerts=(), summary=lambda n: _each_summary(rule, n)
+            )
+            log.info("route rule %s: alerts each new flight from now on", rule.id)
+            return 0
+        flights = self.store.flights_for_each(
+            origins=rule.origins,
+            destinations=rule.destinations,
+            operator=rule.operator,
+            icao24=rule.icao24,
+            state=state,
+            upto_id=newest,
+            changed_since=state.evaluated_at - EACH_MARGIN,
+            departed_since=now - EACH_LATE,
+        )
+        # A flight alerted before (changed since by a merge) is not drawn or rendered again.
+        matched = self.store.matched_pairs((rule.id, _each_item(rule, f)) for f in flights)
+        alerts = [
+            self._each_alert(rule, flight, now)
+            for flight in flights
+            if (rule.id, _each_item(rule, flight)) not in matched
+        ]
+        added = self.store.record_each(
+            rule.id,
+            now,
+            state=replace(state, last_id=newest, evaluated_at=now),
+            alerts=alerts,
+            summary=lambda n: _each_summary(rule, n),
+        )
+        if added:
+            log.info("route rule %s: %s alerted", rule.id, plural(added, "new flight"))
+        return added
+
+    def _each_alert(
+        self, rule: RouteRule, new: NewFlight, now: datetime
+    ) -> tuple[NewAlert, tuple[NewAlert, ...]]:
+        """An `each` rule's alert for one flight (with its chart, for `chart = true`), and
+        the rows to queue after it."""
+        rendered = render_flight(rule, new)
+        channel = self.channels[rule.channel]
+        alert = NewAlert(
+            dedup_key=f"route-each|{rule.id}|{new.id}",
+            rule_ids=(rule.id,),
+            source_id="routes",
+            item_key=_each_item(rule, new),
+            channel=channel.id,
+            chat_id=channel.chat_id,
+            html=rendered.html,
+            plain=rendered.plain,
+            link="",
+        )
+        if rule.chart:  # the route's chart over EACH_CHART (validation: from and to are set)
+            return chart_alert(self.store, replace(rule, window=EACH_CHART), alert, now)
+        return alert, ()
 
     def _coverage(self, rule: RouteRule, now: datetime) -> Coverage:
         watched = watched_airports(rule, self.opensky)
         days = rule_days(rule, now)
         counts = self.store.coverage_days(watched, days[0], days[-1]) if days and watched else {}
-        return coverage_of(days, watched, counts)
+        failed = any(bad for _, bad in counts.values())
+        retry = self.store.unretried_days(watched, days[0], days[-1]) if failed else set()
+        return coverage_of(days, watched, counts, retry)
 
     def _evaluate(self, rule: RouteRule, now: datetime) -> int:
         coverage = self._coverage(rule, now)
@@ -346,6 +441,7 @@ class RouteEvaluator:
             return 0
         decision = decide(rule, count, previous, state.firing)
         alert = None
+        follow: tuple[NewAlert, ...] = ()
         if decision.fire:
             episode = state.episodes + 1
             flights = self.store.flights_between(*between, now - window, now, rule.operator)
@@ -364,6 +460,8 @@ class RouteEvaluator:
                 plain=rendered.plain,
                 link="",
             )
+            if rule.chart:  # a photo of the route's chart (`bot.flights.charted`)
+                alert, follow = chart_alert(self.store, rule, alert, now)
             log.info("route rule %s fired: %s", rule.id, summary)
         elif state.firing and not decision.firing:
             self.rendered.pop(rule.id, None)
@@ -377,6 +475,7 @@ class RouteEvaluator:
             complete=coverage.complete,
             summary=summary,
             alert=alert,
+            follow=follow,
         )
         basis = (rule, count, changed, previous, coverage.describe())
         if decision.firing and not decision.fire and self.rendered.get(rule.id) != basis:
@@ -392,13 +491,15 @@ class RouteEvaluator:
         (added, dropped or merged), the previous count, the coverage or the rule changed since
         it was last rendered (once per firing rule after a start); an alert held by a mute
         has no outbox row and is left alone."""
-        row_id = self.store.alert_id(f"route|{rule.id}|{episode}")
+        key = f"route|{rule.id}|{episode}"
+        row_id = self.store.alert_id(key)
         if row_id is None:
             return
         window = timedelta(seconds=rule.window)
         between = (rule.origins, rule.destinations)
         flights = self.store.flights_between(*between, now - window, now, rule.operator)
         rendered = render_route(rule, flights, previous, coverage)
+        rendered = refit(self.store, row_id, key, rendered, now)  # a photo: its caption
         if self.store.update_alert(row_id, rendered.html, rendered.plain, now, source_id="routes"):
             log.info(
                 "route rule %s: alert updated: %s in %s, %s",
@@ -407,6 +508,18 @@ class RouteEvaluator:
                 window_text(rule.window),
                 coverage.describe(),
             )
+
+
+def _each_item(rule: RouteRule, new: NewFlight) -> str:
+    """The item key of an `each` rule's alert for a flight: its (rule, item) match."""
+    return f"{rule.id}#flight-{new.id}"
+
+
+def _each_summary(rule: RouteRule, alerted: int) -> str:
+    """An `each` rule's line in `/status`: "BEN→MSQ operator BRU: each new flight, 3 flights
+    alerted"."""
+    operator = f" operator {rule.operator}" if rule.operator else ""
+    return f"{rule.label}{operator}: each new flight, {plural(alerted, 'flight')} alerted"
 
 
 def _summary(rule: RouteRule, count: int, previous: int | None, coverage: str) -> str:

@@ -5,6 +5,7 @@ first evaluation); stay quiet while it stays there or grows; re-arm when it fall
 `spike`: fire when count ≥ spike × count(previous window of the same length) and count ≥
 `min_count`; re-arm when that stops holding. A rule is evaluated only once every day it
 reads was attempted (`Coverage.ready`), so the initial backfill never fires a partial count.
+`each`: one alert for every new flight (`render_flight`); `holds` and `decide` are not used.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from dataclasses import dataclass
 from bot.config.types import RouteRule
 from bot.flights.plan import Coverage
 from bot.render import Rendered
-from bot.store.records import StoredFlight
+from bot.store.records import NewFlight, StoredFlight
 from watchers.airports import airport
 
 MAX_LISTED = 40
+MAX_AIRCRAFT_SHOWN = 5  # an `each` alert names at most this many of its rule's aircraft
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,19 @@ def place(codes: Sequence[str]) -> str:
     return " / ".join(names)
 
 
+def aircraft_label(flight: StoredFlight) -> str:
+    """The aircraft's registration and ICAO type where known ("EW-455PA B738"), else ""."""
+    return " ".join(part for part in (flight.registration, flight.aircraft_type) if part)
+
+
+def flight_bullet(flight: StoredFlight) -> str:
+    """One flight of an alert: "• 2025-06-05 BRU8801 510207 EW-455PA B738" (the aircraft
+    where known)."""
+    text = f"• {flight.departure:%Y-%m-%d} {flight.callsign or 'no callsign'} {flight.icao24}"
+    label = aircraft_label(flight)
+    return f"{text} {label}" if label else text
+
+
 def render_route(
     rule: RouteRule,
     flights: Sequence[StoredFlight],
@@ -77,10 +92,7 @@ def render_route(
     route = f"{place(rule.origins)} → {place(rule.destinations)}"
     if rule.operator:
         route += f" · operator {rule.operator}"
-    lines = [
-        f"• {f.departure:%Y-%m-%d} {f.callsign or 'no callsign'} {f.icao24}"
-        for f in flights[:MAX_LISTED]
-    ]
+    lines = [flight_bullet(f) for f in flights[:MAX_LISTED]]
     if count > MAX_LISTED:
         lines.append(f"… and {count - MAX_LISTED} more")
     if rule.at_least is not None:
@@ -100,3 +112,47 @@ def render_route(
         ]
     )
     return Rendered(html=markup, plain=plain, link="")
+
+
+def render_flight(rule: RouteRule, new: NewFlight) -> Rendered:
+    """The alert of an `each` rule for one new flight (Telegram HTML and plain text): the
+    route by city, callsign and icao24, the aircraft where known, departure and arrival
+    (UTC), the sources that saw it, the rule."""
+    flight = new.flight
+    callsign = flight.callsign or "no callsign"
+    headline = f"✈ {rule.label}: new flight {callsign} ({flight.icao24})"
+    route = f"{_end(flight.departure_airport)} → {_end(flight.arrival_airport)}"
+    known = [aircraft_label(flight), flight.owner or "", "military" if flight.military else ""]
+    aircraft = [f"aircraft {' · '.join(part for part in known if part)}"] if any(known) else []
+    times = f"departed {flight.departure:%Y-%m-%d %H:%M} UTC"
+    if new.arrival is not None:
+        same_day = new.arrival.date() == flight.departure.date()
+        times += f" · arrived {new.arrival:{'%H:%M' if same_day else '%Y-%m-%d %H:%M'}} UTC"
+    condition = "each new flight"
+    if rule.operator:
+        condition += f" · operator {rule.operator}"
+    if rule.icao24 and (rule.origins or rule.destinations):
+        shown = ", ".join(rule.icao24[:MAX_AIRCRAFT_SHOWN])
+        more = len(rule.icao24) - MAX_AIRCRAFT_SHOWN
+        condition += f" · aircraft {shown}" + (f" +{more}" if more > 0 else "")
+    lines = [
+        route,
+        *aircraft,
+        times,
+        f"seen by {', '.join(flight.sources)}",
+        condition,
+    ]
+    plain = "\n".join([headline, *lines, f"rule {rule.id}"])
+    markup = "\n".join(
+        [
+            f"<b>{html.escape(headline)}</b>",
+            *(html.escape(line) for line in lines),
+            f"rule <code>{html.escape(rule.id)}</code>",
+        ]
+    )
+    return Rendered(html=markup, plain=plain, link="")
+
+
+def _end(code: str | None) -> str:
+    """One end of a flight: "Minsk (UMMS)", or "unknown airport"."""
+    return place([code]) if code else "unknown airport"

@@ -10,6 +10,7 @@
 - `bot.store.stories`: stories (an item joining an alert's story) and edits of messages.
 - `bot.store.mutes`: rule mutes and the alerts they held.
 - `bot.store.flights`: flights, the coverage ledger, sightings, route rule state.
+- `bot.store.each`: `each` route rules: the flights new to them, their state and alerts.
 - `bot.store.retention`: pruning old history, sizes on disk.
 - `bot.store.migrations`: the schema.
 """
@@ -17,6 +18,7 @@
 from __future__ import annotations
 
 from bot.store.base import StoreBase
+from bot.store.each import EachRecords
 from bot.store.flights import FlightRecords
 from bot.store.mutes import Mutes
 from bot.store.outbox import Outbox
@@ -25,5 +27,7 @@ from bot.store.sources import SourceRecords
 from bot.store.stories import StoryRecords
 
 
-class Store(SourceRecords, StoryRecords, Outbox, Mutes, FlightRecords, Retention, StoreBase):
+class Store(
+    SourceRecords, StoryRecords, Outbox, Mutes, FlightRecords, EachRecords, Retention, StoreBase
+):
     """The vedette database. Open with `Store.open(path)`; close with `close()`."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,7 @@ from bot.store.records import (
     StoredFlight,
 )
 from bot.timeutil import from_iso, iso
-from watchers.flights import Flight, Sighting
+from watchers.flights import Aircraft, Flight, Sighting
 
 if TYPE_CHECKING:
     from bot.store.base import StoreBase
@@ -39,6 +39,7 @@ COVERAGE_STATES = ("ok", "empty", "failed", "rate_limited")  # what `record_day`
 _FETCHED = "('ok', 'empty')"  # the states of a day that was fetched (SQL)
 
 
+_AIRCRAFT = "registration, aircraft_type, owner, military"  # m010's columns, in this order
 _PROGRESS = "progress:"  # meta keys `progress:SOURCE:backfill` and `progress:SOURCE:next_attempt`
 
 
@@ -93,8 +94,8 @@ class FlightRecords(StoreBase):
         """Distinct flights from `origins` to `destinations` departing in [start, end)."""
         where, params = _on_route(origins, destinations, start, end, operator)
         rows = self._rows(
-            "SELECT icao24, callsign, departure_airport, arrival_airport, departure, sources "
-            f"FROM flights WHERE {where} ORDER BY departure",
+            "SELECT icao24, callsign, departure_airport, arrival_airport, departure, sources, "
+            f"{_AIRCRAFT} FROM flights WHERE {where} ORDER BY departure",
             params,
         )
         return [
@@ -105,9 +106,42 @@ class FlightRecords(StoreBase):
                 arrival_airport=row["arrival_airport"],
                 departure=_moment(row["departure"]),
                 sources=tuple(row["sources"].split(",")),
+                registration=row["registration"],
+                aircraft_type=row["aircraft_type"],
+                owner=row["owner"],
+                military=_flag(row["military"]),
             )
             for row in rows
         ]
+
+    def fill_aircraft(self, known: Callable[[str], Aircraft | None]) -> int:
+        """Fill the unknown aircraft fields of stored flights from an aircraft database
+        (`known`: icao24 → what it knows, or None); returns how many flights changed."""
+        rows = self._rows(
+            "SELECT DISTINCT icao24 FROM flights WHERE registration IS NULL "
+            "OR aircraft_type IS NULL OR owner IS NULL OR military IS NULL"
+        )
+        found = [(row["icao24"], known(row["icao24"])) for row in rows]
+        changed = 0
+        with self._write() as conn:
+            for icao24, aircraft in found:
+                if aircraft is None:
+                    continue
+                changed += conn.execute(
+                    "UPDATE flights SET registration = COALESCE(registration, ?), "
+                    "aircraft_type = COALESCE(aircraft_type, ?), owner = COALESCE(owner, ?), "
+                    "military = COALESCE(military, ?) WHERE icao24 = ? AND ("
+                    "(registration IS NULL AND ? IS NOT NULL) "
+                    "OR (aircraft_type IS NULL AND ? IS NOT NULL) "
+                    "OR (owner IS NULL AND ? IS NOT NULL) "
+                    "OR (military IS NULL AND ? IS NOT NULL))",
+                    (
+                        *_aircraft_values(aircraft),
+                        icao24,
+                        *_aircraft_values(aircraft),
+                    ),
+                ).rowcount
+        return changed
 
     def count_flights_between(
         self,
@@ -181,6 +215,26 @@ class FlightRecords(StoreBase):
                 before = counts.get(day, (0, 0))
                 counts[day] = (before[0] + n, before[1] + failed)
         return counts
+
+    def unretried_days(
+        self, watched: Collection[tuple[str, str]], first: date, last: date
+    ) -> set[date]:
+        """The days in [first, last] with a ledger row of the (source, airport) pairs
+        `watched` that failed or was rate-limited at its only attempt (`fetches` < 2): a
+        route rule waits for that one retry before its first evaluation."""
+        days: set[date] = set()
+        airports_of: dict[str, list[str]] = {}
+        for source_id, airport in dict.fromkeys(watched):
+            airports_of.setdefault(source_id, []).append(airport)
+        for source_id, airports in airports_of.items():
+            rows = self._rows(
+                "SELECT DISTINCT day FROM coverage WHERE source_id = ? "
+                f"AND airport IN ({placeholders(len(airports))}) AND day >= ? AND day <= ? "
+                f"AND status NOT IN {_FETCHED} AND fetches < 2",
+                [source_id, *airports, first.isoformat(), last.isoformat()],
+            )
+            days.update(date.fromisoformat(row["day"]) for row in rows)
+        return days
 
     def coverage_pairs(self, airports: Collection[str]) -> list[tuple[str, str]]:
         """The (source, airport) pairs the ledger holds days of, for these airports: which
@@ -352,7 +406,8 @@ class FlightRecords(StoreBase):
             return sum(
                 conn.execute(
                     "INSERT OR IGNORE INTO sightings (icao24, seen_at, callsign, lat, lon, "
-                    "altitude_ft, on_ground, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"altitude_ft, on_ground, source, {_AIRCRAFT}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         s.icao24,
                         _epoch(s.seen_at),
@@ -362,6 +417,7 @@ class FlightRecords(StoreBase):
                         s.altitude_ft,
                         int(s.on_ground),
                         s.source,
+                        *_aircraft_values(s),
                     ),
                 ).rowcount
                 for s in sightings
@@ -373,8 +429,8 @@ class FlightRecords(StoreBase):
             return []
         marks = placeholders(len(icao24s))
         rows = self._rows(
-            "SELECT icao24, callsign, seen_at, lat, lon, altitude_ft, on_ground, source "
-            f"FROM sightings WHERE icao24 IN ({marks}) AND seen_at >= ? "
+            "SELECT icao24, callsign, seen_at, lat, lon, altitude_ft, on_ground, source, "
+            f"{_AIRCRAFT} FROM sightings WHERE icao24 IN ({marks}) AND seen_at >= ? "
             "ORDER BY seen_at",
             (*icao24s, _epoch(since)),
         )
@@ -388,6 +444,10 @@ class FlightRecords(StoreBase):
                 altitude_ft=row["altitude_ft"],
                 on_ground=bool(row["on_ground"]),
                 source=row["source"],
+                registration=row["registration"],
+                aircraft_type=row["aircraft_type"],
+                owner=row["owner"],
+                military=_flag(row["military"]),
             )
             for row in rows
         ]
@@ -405,10 +465,12 @@ class FlightRecords(StoreBase):
         complete: bool,
         summary: str,
         alert: NewAlert | None = None,
+        follow: Sequence[NewAlert] = (),
     ) -> int:
-        """Record a route rule's evaluation and, if it fired, its alert, in one transaction.
+        """Record a route rule's evaluation and, if it fired, its alert, in one transaction;
+        the `follow` rows (a chart alert's flight list) are queued after it if it was.
 
-        Returns the number of outbox rows added (0 or 1).
+        Returns the number of alerts added (0 or 1; `follow` rows are not counted).
         """
         stamp = iso(now)
         with self._write() as conn:
@@ -433,7 +495,16 @@ class FlightRecords(StoreBase):
                     rule_id,
                 ),
             )
-            return enqueue(conn, alert, stamp) if alert is not None else 0
+            added = enqueue(conn, alert, stamp) if alert is not None else 0
+            if added:
+                for row in follow:
+                    enqueue(conn, row, stamp)
+            return added
+
+    def alert_has_photo(self, row_id: int) -> bool:
+        """Whether outbox row `row_id` is sent as a photo (its edits change the caption)."""
+        row = self._one("SELECT photo IS NOT NULL AS photo FROM outbox WHERE id = ?", (row_id,))
+        return row is not None and bool(row["photo"])
 
     def route_state(self, rule_id: str) -> RouteState:
         """Whether the rule is firing, and how many times it fired."""
@@ -455,12 +526,25 @@ class FlightRecords(StoreBase):
         yield from self.db.table("route_state").rows_where(order_by="rule_id")
 
 
+def _aircraft_values(known: Flight | Sighting | Aircraft) -> tuple[Any, ...]:
+    """The `_AIRCRAFT` columns' values (military as 1, 0 or NULL)."""
+    military = None if known.military is None else int(known.military)
+    return (known.registration, known.aircraft_type, known.owner, military)
+
+
+def _flag(value: int | None) -> bool | None:
+    return None if value is None else bool(value)
+
+
 def _upsert(conn: sqlite3.Connection, flight: Flight, stamp: str) -> int:
-    """Insert `flight` or merge it into the stored same flight; 1 if it was new."""
+    """Insert `flight` or merge it into the stored same flight; 1 if it was new.
+
+    Merging keeps every known value (a NULL never overwrites one); of two known values the
+    stored one stays, except that military wins over not military."""
     when = _epoch(flight.departure)
     row = conn.execute(
         "SELECT id, callsign, operator, departure_airport, arrival_airport, arrival, sources, "
-        "quality FROM flights WHERE icao24 = ? AND departure BETWEEN ? AND ? "
+        f"quality, {_AIRCRAFT} FROM flights WHERE icao24 = ? AND departure BETWEEN ? AND ? "
         "ORDER BY ABS(departure - ?) LIMIT 1",
         (flight.icao24, when - SAME_FLIGHT_SECONDS, when + SAME_FLIGHT_SECONDS, when),
     ).fetchone()
@@ -469,8 +553,8 @@ def _upsert(conn: sqlite3.Connection, flight: Flight, stamp: str) -> int:
     if row is None:
         conn.execute(
             "INSERT INTO flights (icao24, callsign, operator, departure_airport, "
-            "arrival_airport, departure, arrival, sources, quality, recorded_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "arrival_airport, departure, arrival, sources, quality, recorded_at, updated_at, "
+            f"{_AIRCRAFT}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 flight.icao24,
                 flight.callsign,
@@ -483,15 +567,20 @@ def _upsert(conn: sqlite3.Connection, flight: Flight, stamp: str) -> int:
                 json.dumps({flight.source: quality}),
                 stamp,
                 stamp,
+                *_aircraft_values(flight),
             ),
         )
         return 1
     merged_sources = ",".join(dict.fromkeys([*row["sources"].split(","), flight.source]))
     qualities = json.loads(row["quality"])
     qualities.setdefault(flight.source, quality)
+    registration, aircraft_type, owner, military = _aircraft_values(flight)
+    if row["military"] is not None:
+        military = max(row["military"], military or 0)
     conn.execute(
         "UPDATE flights SET callsign = ?, operator = ?, departure_airport = ?, "
-        "arrival_airport = ?, arrival = ?, sources = ?, quality = ?, updated_at = ? WHERE id = ?",
+        "arrival_airport = ?, arrival = ?, sources = ?, quality = ?, updated_at = ?, "
+        "registration = ?, aircraft_type = ?, owner = ?, military = ? WHERE id = ?",
         (
             row["callsign"] or flight.callsign,
             row["operator"] or flight.operator,
@@ -501,6 +590,10 @@ def _upsert(conn: sqlite3.Connection, flight: Flight, stamp: str) -> int:
             merged_sources,
             json.dumps(qualities),
             stamp,
+            row["registration"] or registration,
+            row["aircraft_type"] or aircraft_type,
+            row["owner"] or owner,
+            military,
             row["id"],
         ),
     )

@@ -37,7 +37,7 @@ SENDABLE = (
 )
 CLAIMED = (
     "id, chat_id, html, plain, link, as_plain, attempts, channel, kind, target_id, "
-    "source_id, rule_ids, title, created_at"
+    "source_id, rule_ids, title, created_at, photo"
 )
 
 
@@ -59,8 +59,8 @@ def enqueue(conn: sqlite3.Connection, alert: NewAlert, stamp: str) -> int:
         return 0
     cursor = conn.execute(
         "INSERT OR IGNORE INTO outbox (dedup_key, rule_ids, source_id, channel, "
-        "chat_id, html, plain, link, created_at, not_before, title) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "chat_id, html, plain, link, created_at, not_before, title, photo) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             alert.dedup_key,
             ",".join(alert.rule_ids),
@@ -73,6 +73,7 @@ def enqueue(conn: sqlite3.Connection, alert: NewAlert, stamp: str) -> int:
             stamp,
             stamp,
             alert.title[:300] or None,
+            alert.photo,
         ),
     )
     return cursor.rowcount
@@ -164,6 +165,7 @@ def _claimed(row: sqlite3.Row, target: sqlite3.Row | None) -> OutboxRow:
         rule_ids=tuple(row["rule_ids"].split(",")),
         title=(target if target is not None else row)["title"] or "",
         created_at=row["created_at"],
+        photo=text["photo"],
     )
 
 
@@ -230,7 +232,7 @@ class Outbox(StoreBase):
             target = None
             if row is not None and row["kind"] == "edit":
                 target = conn.execute(
-                    "SELECT html, plain, link, as_plain, message_id, title FROM outbox "
+                    "SELECT html, plain, link, as_plain, message_id, title, photo FROM outbox "
                     "WHERE id = ?",
                     (row["target_id"],),
                 ).fetchone()

@@ -2,7 +2,8 @@
 
 Frozen dataclasses only, no I/O: the pollers, the dispatcher, `/status` and the Telegram
 replies build or read these, and the store modules (`bot.store.sources`, `bot.store.outbox`,
-`bot.store.mutes`, `bot.store.flights`, `bot.store.retention`) write and read them.
+`bot.store.mutes`, `bot.store.flights`, `bot.store.each`, `bot.store.retention`) write and
+read them.
 """
 
 from __future__ import annotations
@@ -93,7 +94,9 @@ class NewAlert:
     enqueued only if at least one of its pairs is new.
 
     A news alert has its item's `title` and, when stories are grouped, its `story` keys: it
-    may then join a story of its channel instead of being sent (DESIGN §6 "Stories").
+    may then join a story of its channel instead of being sent (DESIGN §6 "Stories"). A
+    route alert of a `chart = true` rule has a `photo` (PNG bytes): it is sent as a photo
+    with its text as the caption.
     """
 
     dedup_key: str
@@ -107,12 +110,14 @@ class NewAlert:
     link: str
     title: str = ""
     story: StoryKeys | None = None
+    photo: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
     """A claimed outbox row: an alert, or (`kind` "edit") an edit of the message of alert
-    `target_id` (its `html` and `plain` are then the target's)."""
+    `target_id` (its `html` and `plain` are then the target's). `photo`: the PNG sent with
+    the text as its caption (an edit's: its target's, whose caption it then edits)."""
 
     id: int
     chat_id: int | str
@@ -129,6 +134,7 @@ class OutboxRow:
     rule_ids: tuple[str, ...] = ()
     title: str = ""
     created_at: str = ""
+    photo: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +214,8 @@ class CoverageEntry:
 
 @dataclass(frozen=True, slots=True)
 class StoredFlight:
-    """A flight as counted by route rules."""
+    """A flight as counted by route rules, with its aircraft where known (None: unknown):
+    registration, ICAO type code, owner or operator name, military flag."""
 
     icao24: str
     callsign: str | None
@@ -216,6 +223,10 @@ class StoredFlight:
     arrival_airport: str | None
     departure: datetime
     sources: tuple[str, ...]
+    registration: str | None = None
+    aircraft_type: str | None = None
+    owner: str | None = None
+    military: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +245,29 @@ class RouteState:
 
     firing: bool
     episodes: int
+
+
+@dataclass(frozen=True, slots=True)
+class EachState:
+    """What an `each` route rule remembers between evaluations (`bot.store.each`).
+
+    `since`: its first evaluation; flights that departed before it are history, never
+    alerted. `last_id`: the newest flights row at its last evaluation (rows after it are
+    new). `evaluated_at`: its last evaluation (rows changed since may now match it)."""
+
+    since: datetime
+    last_id: int
+    evaluated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewFlight:
+    """A stored flight an `each` rule may alert: `id` is its flights row, which a report of
+    the same flight by another source merges into (one alert per rule and row)."""
+
+    id: int
+    flight: StoredFlight
+    arrival: datetime | None = None
 
 
 # -- retention (bot.store.retention) ------------------------------------------------------

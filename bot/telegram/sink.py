@@ -1,5 +1,7 @@
 """The Telegram sink: one `sendMessage` (or `editMessageText`) through python-telegram-bot,
-one outcome back.
+one outcome back. A message with a photo (a route alert's chart) is one `sendPhoto` with the
+text as its caption, and its edits are `editMessageCaption`; a picture Telegram refuses
+(IMAGE_PROCESS_FAILED, PHOTO_INVALID_DIMENSIONS) is sent again as the text alone.
 
 The `telegram.Bot` is injected (the runner builds it with `base_url=f"{api_url}/bot"` and its
 own `HTTPXRequest`); this module only sends and classifies. `classify` is pure and maps PTB's
@@ -44,7 +46,7 @@ import logging
 import os
 import warnings
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from telegram import Bot, LinkPreviewOptions
 from telegram import Message as TelegramMessage
@@ -77,13 +79,16 @@ log = logging.getLogger(__name__)
 
 PARSE_ERROR_MARKER = "can't parse entities"
 NOT_MODIFIED_MARKER = "message is not modified"  # PTB drops "Bad Request: ", capitalises
+# Telegram's 400s about the picture itself (PTB capitalises them: "Image_process_failed")
+PICTURE_REFUSED = ("image_process_failed", "photo_invalid_dimensions", "photo_ext_invalid")
 DEFAULT_READ_TIMEOUT = 15.0
 READ_TIMEOUT_GROWTH = 4  # the cap, as a multiple of the read timeout
 
 
 class TelegramSink:
-    """Sends alerts with `Bot.send_message` and edits them with `Bot.edit_message_text`
-    (HTML, or plain text after a markup failure)."""
+    """Sends alerts with `Bot.send_message` (`Bot.send_photo` with a photo) and edits them
+    with `Bot.edit_message_text` (`Bot.edit_message_caption`) (HTML, or plain text after a
+    markup failure)."""
 
     name = "telegram"
 
@@ -114,17 +119,43 @@ class TelegramSink:
 
     async def send(self, message: Message) -> SendOutcome:
         """Send one message; never raises for a delivery failure (see `classify`)."""
-        answer = await self._request(
-            "the message may or may not have been delivered",
-            lambda read_timeout: self._bot.send_message(
-                message.chat_id,
-                text=message.plain if message.as_plain else message.html,
-                parse_mode=None if message.as_plain else "HTML",
-                link_preview_options=_preview(message.link),
-                read_timeout=read_timeout,
-            ),
-            lambda exc: classify(exc, secret=self._secret),
-        )
+        try:
+            text = message.plain if message.as_plain else message.html
+            parse_mode = None if message.as_plain else "HTML"
+        except Exception as exc:  # a bug before any request: retried, never "delivered"
+            return classify(exc, secret=self._secret)
+        photo = message.photo
+        if photo is not None:
+            answer = await self._request(
+                "the message may or may not have been delivered",
+                lambda read_timeout: self._bot.send_photo(
+                    message.chat_id,
+                    photo=photo,
+                    caption=text,
+                    parse_mode=parse_mode,
+                    read_timeout=read_timeout,
+                ),
+                lambda exc: classify(exc, secret=self._secret),
+            )
+            if isinstance(answer, Permanent) and _picture_refused(answer.error):
+                log.warning(
+                    "outbox #%d: Telegram refused the chart (%s); sending the text alone",
+                    message.outbox_id,
+                    answer.error[:200],
+                )
+                return await self.send(replace(message, photo=None))
+        else:
+            answer = await self._request(
+                "the message may or may not have been delivered",
+                lambda read_timeout: self._bot.send_message(
+                    message.chat_id,
+                    text=text,
+                    parse_mode=parse_mode,
+                    link_preview_options=_preview(message.link),
+                    read_timeout=read_timeout,
+                ),
+                lambda exc: classify(exc, secret=self._secret),
+            )
         if not isinstance(answer, _Accepted):
             return answer
         if answer.unreadable or not isinstance(answer.result, TelegramMessage):
@@ -148,18 +179,33 @@ class TelegramSink:
                 f"cannot edit the message of outbox #{edit.outbox_id} in chat {edit.chat_id}: "
                 "no message id was recorded for it when it was sent"
             )
-        answer = await self._request(
-            "the edit may or may not have been applied",
-            lambda read_timeout: self._bot.edit_message_text(
-                text=edit.plain if edit.as_plain else edit.html,
-                chat_id=edit.chat_id,
-                message_id=message_id,
-                parse_mode=None if edit.as_plain else "HTML",
-                link_preview_options=_preview(edit.link),
-                read_timeout=read_timeout,
-            ),
-            lambda exc: classify_edit(exc, message_id, secret=self._secret),
-        )
+        text = edit.plain if edit.as_plain else edit.html
+        parse_mode = None if edit.as_plain else "HTML"
+        if edit.caption:
+            answer = await self._request(
+                "the edit may or may not have been applied",
+                lambda read_timeout: self._bot.edit_message_caption(
+                    chat_id=edit.chat_id,
+                    message_id=message_id,
+                    caption=text,
+                    parse_mode=parse_mode,
+                    read_timeout=read_timeout,
+                ),
+                lambda exc: classify_edit(exc, message_id, secret=self._secret),
+            )
+        else:
+            answer = await self._request(
+                "the edit may or may not have been applied",
+                lambda read_timeout: self._bot.edit_message_text(
+                    text=text,
+                    chat_id=edit.chat_id,
+                    message_id=message_id,
+                    parse_mode=parse_mode,
+                    link_preview_options=_preview(edit.link),
+                    read_timeout=read_timeout,
+                ),
+                lambda exc: classify_edit(exc, message_id, secret=self._secret),
+            )
         # Telegram said ok: the message now reads as asked, whatever PTB made of the answer
         # (an edit of an inline message answers True)
         return Sent(message_id) if isinstance(answer, _Accepted) else answer
@@ -203,6 +249,11 @@ class _Accepted:
 
     result: object
     unreadable: str = ""
+
+
+def _picture_refused(error: str) -> bool:
+    """True for Telegram's 400s about the picture itself (not the chat, not the caption)."""
+    return any(marker in error.lower() for marker in PICTURE_REFUSED)
 
 
 def _preview(link: str) -> LinkPreviewOptions:

@@ -20,7 +20,10 @@ library's `email` parser; a file part is an `InputFile`) or a file_id this fake 
 caption parsed like a text (at most 1024 characters after parsing: "message caption is too
 long"). The fake reads PNG only (what vedette sends; anything else is "IMAGE_PROCESS_FAILED")
 and checks Telegram's dimension limits. Accepted photos, with their bytes, are in `photos`;
-the per-chat rate limit counts them too. Photo messages cannot be edited here.
+the per-chat rate limit counts them too. `editMessageCaption` changes a photo's caption
+(`caption_edits`; `current_caption` is how it reads now), with the same answers as
+editMessageText; editMessageText of a photo is "there is no text in the message to edit",
+editMessageCaption of a text message "there is no caption in the message to edit".
 
 Point PTB at it with `telegram.Bot(TEST_TOKEN, base_url=server.base_url)`.
 
@@ -570,6 +573,30 @@ class SentPhoto:
     caption_entities: tuple[dict[str, Any], ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class EditedCaption:
+    """One accepted editMessageCaption of a photo the bot sent."""
+
+    chat_id: ChatId
+    message_id: int
+    caption: str  # as sent (HTML source when parse_mode is HTML)
+    visible_caption: str  # what Telegram shows now: tags removed, entities decoded
+    parse_mode: str | None
+    time: float
+    caption_entities: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass
+class _StoredPhoto:
+    """A photo the bot sent, with its caption as it reads now; `date` as in `_Stored`."""
+
+    current: SentPhoto | EditedCaption
+    date: int
+    width: int
+    height: int
+    size: int
+
+
 @dataclass
 class _Stored:
     """A message the bot sent, as it reads now (its last send or edit); `date` is its Unix
@@ -681,7 +708,8 @@ _NGINX_502 = (
 class FakeTelegramAPI:
     """A Bot API look-alike on 127.0.0.1; see the module docstring.
 
-    Public state (read it from tests; lists only grow): `sent`, `photos`, `edits`, `violations`,
+    Public state (read it from tests; lists only grow): `sent`, `photos`, `edits`,
+    `caption_edits`, `violations`,
     `calls`, `commands`, `chats` (writable set of known chat ids and "@usernames"),
     `bot_members` (the bot's own `ChatMember` per chat, for getChatMember; see
     `set_bot_member`), `rate_limit_per_chat` (None, or (messages, seconds) per chat for
@@ -705,6 +733,7 @@ class FakeTelegramAPI:
         self.sent: list[SentMessage] = []
         self.photos: list[SentPhoto] = []
         self.edits: list[EditedMessage] = []
+        self.caption_edits: list[EditedCaption] = []
         self.violations: list[Violation] = []
         self.calls: list[Call] = []
         self.commands: list[dict[str, Any]] = []
@@ -722,6 +751,7 @@ class FakeTelegramAPI:
         self.bot_members: dict[ChatId, dict[str, Any]] = {}
         self._recent: dict[ChatId, deque[float]] = {}
         self._messages: dict[tuple[ChatId, int], _Stored] = {}
+        self._photo_messages: dict[tuple[ChatId, int], _StoredPhoto] = {}
         self._files: dict[str, bytes] = {}  # file_id → the photo it names
         self._httpd: _HTTPServer | None = None
 
@@ -872,6 +902,13 @@ class FakeTelegramAPI:
         edit), or None when the bot sent no such message or it was deleted."""
         with self._lock:
             stored = self._messages.get((self._known_chat(chat_id) or chat_id, message_id))
+            return stored.current if stored is not None else None
+
+    def current_caption(self, chat_id: ChatId, message_id: int) -> SentPhoto | EditedCaption | None:
+        """The bot's photo `message_id` in `chat_id` with its caption as it reads now (its
+        send, or its last caption edit), or None when the bot sent no such photo."""
+        with self._lock:
+            stored = self._photo_messages.get((self._known_chat(chat_id) or chat_id, message_id))
             return stored.current if stored is not None else None
 
     def delete_message(self, chat_id: ChatId, message_id: int) -> None:
@@ -1079,6 +1116,8 @@ class FakeTelegramAPI:
         now = time.monotonic()
         with self._lock:
             stored = self._messages.get((known, message_id))
+            if stored is None and (known, message_id) in self._photo_messages:
+                return _error(400, "Bad Request: there is no text in the message to edit")
             if stored is None:
                 return _error(400, "Bad Request: message to edit not found")
             if not stored.editable:
@@ -1146,19 +1185,21 @@ class FakeTelegramAPI:
             sizes = _photo_sizes(message_id, width, height, len(data))
             for photo_size in sizes:
                 self._files[photo_size["file_id"]] = data
-            self.photos.append(
-                SentPhoto(
-                    chat_id=params["chat_id"],
-                    caption=params.get("caption", ""),
-                    visible_caption=parsed.text,
-                    parse_mode=params.get("parse_mode") or None,
-                    data=data,
-                    message_id=message_id,
-                    time=now,
-                    width=width,
-                    height=height,
-                    caption_entities=parsed.entities,
-                )
+            sent = SentPhoto(
+                chat_id=params["chat_id"],
+                caption=params.get("caption", ""),
+                visible_caption=parsed.text,
+                parse_mode=params.get("parse_mode") or None,
+                data=data,
+                message_id=message_id,
+                time=now,
+                width=width,
+                height=height,
+                caption_entities=parsed.entities,
+            )
+            self.photos.append(sent)
+            self._photo_messages[(known, message_id)] = _StoredPhoto(
+                sent, date, width, height, len(data)
             )
         result = self._message_object(known, message_id, date, ParsedText(""))
         del result["text"]
@@ -1167,6 +1208,60 @@ class FakeTelegramAPI:
             result["caption"] = parsed.text
         if parsed.entities:
             result["caption_entities"] = list(parsed.entities)
+        return _ok(result)
+
+    def _api_editmessagecaption(self, params: dict[str, Any]) -> _Reply:
+        if "inline_message_id" in params or "message_id" not in params:
+            return _error(400, "Bad Request: inline messages are not supported by the fake")
+        if "caption_entities" in params:
+            return _error(400, "Bad Request: caption_entities are not supported by the fake")
+        with self._lock:
+            known = self._known_chat(params["chat_id"])
+        if known is None:
+            return _error(400, "Bad Request: chat not found")
+        parsed = _parse_formatted(params.get("caption", ""), params.get("parse_mode") or None)
+        if isinstance(parsed, _Reply):
+            return parsed
+        if utf16_len(parsed.text) > MAX_CAPTION_LENGTH:
+            return _error(400, "Bad Request: message caption is too long")
+        message_id: int = params["message_id"]
+        now = time.monotonic()
+        with self._lock:
+            stored = self._photo_messages.get((known, message_id))
+            if stored is None and (known, message_id) in self._messages:
+                return _error(400, "Bad Request: there is no caption in the message to edit")
+            if stored is None:
+                return _error(400, "Bad Request: message to edit not found")
+            current = stored.current
+            if (current.visible_caption, current.caption_entities) == (
+                parsed.text,
+                parsed.entities,
+            ):
+                return _error(400, NOT_MODIFIED)
+            retry_after = self._rate_limited(known, now)
+            if retry_after is not None:
+                return _too_many_requests(retry_after)
+            edited = EditedCaption(
+                chat_id=params["chat_id"],
+                message_id=message_id,
+                caption=params.get("caption", ""),
+                visible_caption=parsed.text,
+                parse_mode=params.get("parse_mode") or None,
+                time=now,
+                caption_entities=parsed.entities,
+            )
+            self.caption_edits.append(edited)
+            stored.current = edited
+            date = stored.date
+            sizes = _photo_sizes(message_id, stored.width, stored.height, stored.size)
+        result = self._message_object(known, message_id, date, ParsedText(""))
+        del result["text"]
+        result["photo"] = sizes
+        if parsed.text:
+            result["caption"] = parsed.text
+        if parsed.entities:
+            result["caption_entities"] = list(parsed.entities)
+        result["edit_date"] = max(date, int(time.time()))
         return _ok(result)
 
     def _checked_text(
