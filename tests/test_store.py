@@ -187,3 +187,30 @@ def test_write_waits_for_a_lock_then_succeeds(tmp_path: Path) -> None:
 def test_health_verdicts(meta: dict[str, str], healthy: bool, reason: str) -> None:
     """The healthcheck needs a started, not stopped bot with a fresh heartbeat."""
     assert health(meta, NOW, 120.0) == Health(healthy, reason)
+
+
+def test_a_take_off_heard_at_its_airport_sets_the_departure_of_a_merged_flight(
+    store: Store,
+) -> None:
+    """OpenSky's arrival list alone knows no departure airport, and its first-seen time can
+    be an hour after the take-off: when the departure list's record of the same flight comes
+    later, its time wins, so a late-night flight counts on its own day (and month)."""
+    from watchers.flights import Flight
+
+    arrival_half = Flight(
+        "5100a8", "BRU8802", "BRU", None, "UMMS",
+        datetime(2025, 7, 1, 0, 20, tzinfo=UTC), None, "opensky",
+    )  # fmt: skip
+    departure_half = Flight(
+        "5100a8", "BRU8802", "BRU", "HLLB", None,
+        datetime(2025, 6, 30, 23, 30, tzinfo=UTC), None, "opensky",
+    )  # fmt: skip
+    now = datetime(2025, 7, 2, tzinfo=UTC)
+    assert store.record_flights([arrival_half], now) == 1
+    assert store.record_flights([departure_half], now) == 0
+    june = (datetime(2025, 6, 1, tzinfo=UTC), datetime(2025, 7, 1, tzinfo=UTC))
+    (flight,) = store.flights_between(("HLLB",), ("UMMS",), *june)
+    assert flight.departure == datetime(2025, 6, 30, 23, 30, tzinfo=UTC)
+    assert store.record_flights([arrival_half], now) == 0  # the arrival half again: no change
+    (again,) = store.flights_between(("HLLB",), ("UMMS",), *june)
+    assert again.departure == flight.departure

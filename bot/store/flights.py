@@ -540,12 +540,14 @@ def _upsert(conn: sqlite3.Connection, flight: Flight, stamp: str) -> int:
     """Insert `flight` or merge it into the stored same flight; 1 if it was new.
 
     Merging keeps every known value (a NULL never overwrites one); of two known values the
-    stored one stays, except that military wins over not military."""
+    stored one stays, except that military wins over not military, and that a departure
+    time heard at the departure airport replaces one from a record that did not know it
+    (OpenSky's arrival list alone: its first-seen time may be hours after the take-off)."""
     when = _epoch(flight.departure)
     row = conn.execute(
-        "SELECT id, callsign, operator, departure_airport, arrival_airport, arrival, sources, "
-        f"quality, {_AIRCRAFT} FROM flights WHERE icao24 = ? AND departure BETWEEN ? AND ? "
-        "ORDER BY ABS(departure - ?) LIMIT 1",
+        "SELECT id, callsign, operator, departure_airport, arrival_airport, departure, arrival, "
+        f"sources, quality, {_AIRCRAFT} FROM flights "
+        "WHERE icao24 = ? AND departure BETWEEN ? AND ? ORDER BY ABS(departure - ?) LIMIT 1",
         (flight.icao24, when - SAME_FLIGHT_SECONDS, when + SAME_FLIGHT_SECONDS, when),
     ).fetchone()
     arrival = _epoch(flight.arrival) if flight.arrival else None
@@ -577,10 +579,14 @@ def _upsert(conn: sqlite3.Connection, flight: Flight, stamp: str) -> int:
     registration, aircraft_type, owner, military = _aircraft_values(flight)
     if row["military"] is not None:
         military = max(row["military"], military or 0)
+    departure = row["departure"]
+    if row["departure_airport"] is None and flight.departure_airport is not None:
+        departure = when
     conn.execute(
         "UPDATE flights SET callsign = ?, operator = ?, departure_airport = ?, "
         "arrival_airport = ?, arrival = ?, sources = ?, quality = ?, updated_at = ?, "
-        "registration = ?, aircraft_type = ?, owner = ?, military = ? WHERE id = ?",
+        "registration = ?, aircraft_type = ?, owner = ?, military = ?, departure = ? "
+        "WHERE id = ?",
         (
             row["callsign"] or flight.callsign,
             row["operator"] or flight.operator,
@@ -594,6 +600,7 @@ def _upsert(conn: sqlite3.Connection, flight: Flight, stamp: str) -> int:
             row["aircraft_type"] or aircraft_type,
             row["owner"] or owner,
             military,
+            departure,
             row["id"],
         ),
     )
