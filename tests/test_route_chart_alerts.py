@@ -209,8 +209,9 @@ def test_a_chart_that_cannot_be_drawn_leaves_the_text_alert(
 
 
 def test_charts_are_per_day_up_to_31_days_then_per_week_then_per_month() -> None:
+    """As `/route` shows a span of the same length."""
     day = 86400
-    assert [chart_by(n * day) for n in (1, 31, 32, 180, 181, 365)] == [
+    assert [chart_by(n * day) for n in (1, 31, 32, 90, 91, 365)] == [
         "day",
         "day",
         "week",

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.config.types import RouteRule
-from bot.flights.evidence import chart_bars, chart_subtitle, route_report
+from bot.flights.evidence import chart_bars, chart_subtitle, periods_for, route_report
 from bot.render import Rendered, visible_length
 from bot.store.records import NewAlert
 
@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CHART_BY_DAY = 31  # windows up to this many days are charted per day,
-CHART_BY_WEEK = 180  # up to this many per ISO week, longer ones per month
 MAX_CAPTION = 1024  # Telegram's limit for a photo caption, after entity parsing
 LIST_SUFFIX = "|list"  # the dedup key suffix of the flight list that follows a photo
 FOLLOWS = "(the flights follow in the next message)"
@@ -39,9 +37,9 @@ ELSEWHERE = "(the flights: /route or `vedette route`)"
 
 
 def chart_by(window: float) -> str:
-    """The periods a rule's window is charted in: "day", "week" or "month"."""
-    days = window / 86400
-    return "day" if days <= CHART_BY_DAY else "week" if days <= CHART_BY_WEEK else "month"
+    """The periods a rule's window (seconds) is charted in, as `/route` shows a span of that
+    many days (`bot.flights.evidence.periods_for`)."""
+    return periods_for(window / 86400)
 
 
 def route_chart(store: Store, rule: RouteRule, now: datetime) -> bytes:

@@ -118,6 +118,16 @@ def airports_of(text: str) -> tuple[str, ...]:
     return found
 
 
+BY_DAY_UP_TO = 31  # spans of up to this many days are counted per day (a bar a day),
+BY_WEEK_UP_TO = 90  # up to this many per ISO week, longer ones per month
+
+
+def periods_for(days: float) -> str:
+    """The periods a span of `days` is shown in (`/route`, `chart = true` alerts): "day",
+    "week" or "month", so that a chart has between a few and about thirty bars."""
+    return "day" if days <= BY_DAY_UP_TO else "week" if days <= BY_WEEK_UP_TO else "month"
+
+
 def span(
     now: datetime,
     *,

@@ -24,7 +24,14 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
 from bot.config.flights import operator_code, resolve_airports, unknown_airport
 from bot.config.types import Channel
 from bot.config.validate import parse_duration
-from bot.flights.evidence import RouteReport, report_text, total_coverage_text
+from bot.flights.evidence import (
+    BY_DAY_UP_TO,
+    BY_WEEK_UP_TO,
+    RouteReport,
+    periods_for,
+    report_text,
+    total_coverage_text,
+)
 from bot.redact import redact_secret
 from bot.render import MESSAGE_BUDGET, split_messages, visible_length
 from bot.retry import requeued_text
@@ -234,8 +241,6 @@ def resume_reply(store: Store, args: Sequence[str], source_ids: Sequence[str]) -
 
 ROUTE_DAYS = 180  # /route's span when none is given
 ROUTE_MAX_DAYS = 730
-ROUTE_BY_DAY = 31  # spans up to this many days are counted per day,
-ROUTE_BY_WEEK = 90  # up to this many per ISO week, longer ones per month
 MAX_CAPTION = 1024  # Telegram's limit for a photo caption, after entity parsing
 ROUTE_MESSAGES = 8  # at most this many messages of text per /route (a flood limit would cut more)
 _SPAN = re.compile(r"^(\d{1,4})d$")
@@ -243,8 +248,8 @@ USAGE_ROUTE = (
     "Usage: /route FROM TO [SPAN] [OPERATOR], e.g. /route BEN MSQ 90d BRU: flights from FROM "
     "to TO (IATA or ICAO codes; several joined by commas) that departed in the last SPAN days "
     f"up to today (UTC; default {ROUTE_DAYS}d, at most {ROUTE_MAX_DAYS}d), of OPERATOR "
-    f"(an ICAO airline code) if given; per day up to {ROUTE_BY_DAY}d, per week up to "
-    f"{ROUTE_BY_WEEK}d, else per month"
+    f"(an ICAO airline code) if given; per day up to {BY_DAY_UP_TO}d, per week up to "
+    f"{BY_WEEK_UP_TO}d, else per month"
 )
 
 
@@ -288,7 +293,7 @@ def route_query(args: Sequence[str], today: date) -> RouteQuery | str:
             return f"{what}\n{USAGE_ROUTE}"
         if spans > 1 or operators > 1:
             return USAGE_ROUTE
-    by = "day" if days <= ROUTE_BY_DAY else "week" if days <= ROUTE_BY_WEEK else "month"
+    by = periods_for(days)
     start = today - timedelta(days=days)  # as `vedette route --since`: back from now, to today
     return RouteQuery(airports[0], airports[1], operator, by, start, today)
 
