@@ -1,5 +1,5 @@
 """Every benchmark, or the ones named: `python -m tests.bench [poll rules dispatch routes
-test_rule stories memory]`.
+test_rule stories memory latency]`.
 
 Each prints its own table (figures are medians of several runs, with the target beside
 them), then a summary of all of them. `--runs N` overrides each benchmark's number of runs.
@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from tests.bench import (
     bench_dispatch,
+    bench_latency,
     bench_memory,
     bench_poll,
     bench_routes,
@@ -34,6 +35,7 @@ BENCHMARKS: dict[str, tuple[str, Bench]] = {
     "test_rule": ("test-rule", lambda runs: bench_test_rule.run(runs or 3)),
     "stories": ("story grouping", lambda runs: bench_stories.run(runs or 3)),
     "memory": ("memory", lambda runs: bench_memory.run()),
+    "latency": ("fetch to channel", lambda runs: bench_latency.run(runs or 3)),
 }
 
 
