@@ -197,6 +197,14 @@ def reason_to_join(
     return None
 
 
+def _entities_join(item: StoryKeys, other: StoryKeys) -> bool:
+    """`reason_to_join(item, other) == "entities"`, without its near-copy test: shared
+    entities join across languages, a near copy within one, so they never both hold."""
+    if (item.link and item.link == other.link) or not same_numbers(item, other):
+        return False
+    return shares_entities(item, other)
+
+
 def group(
     items: Sequence[tuple[str, datetime, StoryKeys]],
     *,
@@ -308,7 +316,7 @@ class StoryIndex:
         if story_id is not None:
             return Join(story_id, "copy")
         for story_id in sorted(self._entity_candidates(index, item), reverse=True):
-            if any(self._joins("entities", item, other) for other in index.items[story_id]):
+            if any(_entities_join(item, other) for other in index.items[story_id]):
                 return Join(story_id, "entities")
         return None
 
@@ -344,16 +352,6 @@ class StoryIndex:
             if found:
                 return max(found)
         return None
-
-    def _joins(self, reason: str, item: StoryKeys, other: StoryKeys) -> bool:
-        """`reason_to_join(item, other) == reason`, for "copy" or "entities", without the
-        test of the other reason (a near copy is in the same language, shared entities in
-        another: never both), so each candidate costs one `token_set_ratio` at most."""
-        if (item.link and item.link == other.link) or not same_numbers(item, other):
-            return False
-        if reason == "copy":
-            return near_copy(item, other, self.threshold)
-        return shares_entities(item, other)
 
     def _shared(self, keys: StoryKeys) -> StoryKeys:
         """`keys` with its sets of rules, entities and numbers shared with the items indexed

@@ -1146,17 +1146,10 @@ class FakeTelegramAPI:
         return _ok(result)
 
     def _api_sendphoto(self, params: dict[str, Any]) -> _Reply:
-        with self._lock:
-            known = self._known_chat(params["chat_id"])
-        if known is None:
-            return _error(400, "Bad Request: chat not found")
-        if "caption_entities" in params:
-            return _error(400, "Bad Request: caption_entities are not supported by the fake")
-        parsed = _parse_formatted(params.get("caption", ""), params.get("parse_mode") or None)
-        if isinstance(parsed, _Reply):
-            return parsed
-        if utf16_len(parsed.text) > MAX_CAPTION_LENGTH:
-            return _error(400, "Bad Request: message caption is too long")
+        checked = self._checked_caption(params)
+        if isinstance(checked, _Reply):
+            return checked
+        known, parsed = checked
         photo = params["photo"]
         if isinstance(photo, str):
             with self._lock:
@@ -1213,17 +1206,10 @@ class FakeTelegramAPI:
     def _api_editmessagecaption(self, params: dict[str, Any]) -> _Reply:
         if "inline_message_id" in params or "message_id" not in params:
             return _error(400, "Bad Request: inline messages are not supported by the fake")
-        if "caption_entities" in params:
-            return _error(400, "Bad Request: caption_entities are not supported by the fake")
-        with self._lock:
-            known = self._known_chat(params["chat_id"])
-        if known is None:
-            return _error(400, "Bad Request: chat not found")
-        parsed = _parse_formatted(params.get("caption", ""), params.get("parse_mode") or None)
-        if isinstance(parsed, _Reply):
-            return parsed
-        if utf16_len(parsed.text) > MAX_CAPTION_LENGTH:
-            return _error(400, "Bad Request: message caption is too long")
+        checked = self._checked_caption(params)
+        if isinstance(checked, _Reply):
+            return checked
+        known, parsed = checked
         message_id: int = params["message_id"]
         now = time.monotonic()
         with self._lock:
@@ -1280,6 +1266,22 @@ class FakeTelegramAPI:
             return _error(400, "Bad Request: message text is empty")
         if utf16_len(parsed.text) > MAX_MESSAGE_LENGTH:
             return _error(400, too_long)
+        return known, parsed
+
+    def _checked_caption(self, params: dict[str, Any]) -> tuple[ChatId, ParsedText] | _Reply:
+        """The chat (as stored) and the parsed caption of a sendPhoto or editMessageCaption,
+        or Telegram's 400 for them (a caption over 1024 after parsing is too long)."""
+        with self._lock:
+            known = self._known_chat(params["chat_id"])
+        if known is None:
+            return _error(400, "Bad Request: chat not found")
+        if "caption_entities" in params:
+            return _error(400, "Bad Request: caption_entities are not supported by the fake")
+        parsed = _parse_formatted(params.get("caption", ""), params.get("parse_mode") or None)
+        if isinstance(parsed, _Reply):
+            return parsed
+        if utf16_len(parsed.text) > MAX_CAPTION_LENGTH:
+            return _error(400, "Bad Request: message caption is too long")
         return known, parsed
 
     def _message_object(
