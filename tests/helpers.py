@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from telegram import Bot
 from telegram.ext import Application
+from telegram.request import HTTPXRequest
 
 from bot.config.types import Config
 from bot.config.validate import parse_config
@@ -24,7 +26,7 @@ from bot.sinks import Sink
 from bot.store import Store
 from bot.store.records import NewAlert, StoredItem
 from bot.telegram.commands import TelegramTimeouts
-from tests.fakes.telegram_api import TEST_CHAT_ID, FakeTelegramAPI
+from tests.fakes.telegram_api import TEST_CHAT_ID, TEST_TOKEN, FakeTelegramAPI
 from watchers.http import FetchLimits, Validators
 
 ADMIN = 4242
@@ -251,3 +253,11 @@ def stored_items(store: Store, since: datetime) -> list[StoredItem]:
     """Every seen item with its stored text, first seen at or after `since`, oldest first."""
     rows = store.stored_rows([rowid for rowid, _ in store.stored_texts(since)])
     return sorted(rows.values(), key=lambda item: item.first_seen_at)
+
+
+def fake_bot(server: FakeTelegramAPI, *, read_timeout: float = 2.0) -> Bot:
+    """A real PTB `Bot` talking to the fake Bot API `server` (not initialised)."""
+    request = HTTPXRequest(
+        connect_timeout=2.0, read_timeout=read_timeout, write_timeout=2.0, pool_timeout=2.0
+    )
+    return Bot(TEST_TOKEN, base_url=server.base_url, request=request)

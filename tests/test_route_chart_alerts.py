@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from PIL import Image
-from telegram import Bot
-from telegram.request import HTTPXRequest
 
 from bot.chart import ChartError
 from bot.config.types import Config, RouteRule
@@ -28,7 +25,7 @@ from bot.sinks import ConsoleSink, Edit, Message, Permanent, Sent
 from bot.store import Store
 from bot.telegram.sink import TelegramSink
 from tests.fakes.opensky_api import FakeOpenSky
-from tests.fakes.telegram_api import TEST_CHAT_ID, TEST_TOKEN, FakeTelegramAPI, png_size
+from tests.fakes.telegram_api import TEST_CHAT_ID, FakeTelegramAPI, png_size
 from tests.helpers import Clock, dispatcher, new_alert, outbox_rows
 
 NOW = datetime(2026, 7, 5, 12, tzinfo=UTC)
@@ -59,20 +56,10 @@ def opensky(opensky_api: FakeOpenSky) -> FakeOpenSky:
 
 
 @pytest.fixture
-async def telegram(
-    telegram_api: FakeTelegramAPI, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[TelegramSink]:
+def telegram(telegram_sink: TelegramSink, monkeypatch: pytest.MonkeyPatch) -> TelegramSink:
+    """The real sink (conftest `telegram_sink`), PTB_TIMEDELTA=1 as the bot runs."""
     monkeypatch.setenv("PTB_TIMEDELTA", "1")
-    request = HTTPXRequest(
-        connect_timeout=2.0, read_timeout=2.0, write_timeout=2.0, pool_timeout=2.0
-    )
-    bot = Bot(TEST_TOKEN, base_url=telegram_api.base_url, request=request)
-    await bot.initialize()
-    try:
-        yield TelegramSink(bot, secret=TEST_TOKEN)
-    finally:
-        await bot.shutdown()
-    assert telegram_api.violations == []
+    return telegram_sink
 
 
 async def fire(store: Store, cfg: Config, clock: Clock, *, polls: int = 1) -> int:

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from telegram import Bot
-from telegram.request import HTTPXRequest
 
 from bot.config.types import Channel
 from bot.config.validate import parse_config
@@ -35,7 +33,7 @@ from bot.telegram.sink import TelegramSink
 from bot.timeutil import from_iso
 from tests.fakes.feed_server import Entry, FeedServer, rss
 from tests.fakes.scripted_sink import ScriptedSink
-from tests.fakes.telegram_api import TEST_CHAT_ID, TEST_TOKEN, FakeTelegramAPI, utf16_len
+from tests.fakes.telegram_api import TEST_CHAT_ID, FakeTelegramAPI, utf16_len
 from tests.helpers import Clock, config_text, new_alert, outbox_rows
 from watchers.http import Validators
 from watchers.rss import FeedReader
@@ -50,21 +48,10 @@ def _ptb_timedelta(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PTB_TIMEDELTA", "1")
 
 
-def make_bot(server: FakeTelegramAPI) -> Bot:
-    request = HTTPXRequest(connect_timeout=2.0, read_timeout=2.0, write_timeout=2.0)
-    return Bot(TEST_TOKEN, base_url=server.base_url, request=request)
-
-
 @pytest.fixture
-async def sink(telegram_api: FakeTelegramAPI) -> AsyncIterator[TelegramSink]:
-    """The real sink over a real PTB Bot; afterwards, nothing malformed was sent."""
-    bot = make_bot(telegram_api)
-    await bot.initialize()
-    try:
-        yield TelegramSink(bot, secret=TEST_TOKEN)
-    finally:
-        await bot.shutdown()
-    assert telegram_api.violations == []
+def sink(telegram_sink: TelegramSink) -> TelegramSink:
+    """The real sink over a real PTB Bot (conftest `telegram_sink`)."""
+    return telegram_sink
 
 
 def sender(

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
-from collections.abc import AsyncIterator
 
 import pytest
-from telegram import Bot
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -19,7 +17,6 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.request import HTTPXRequest
 
 from bot.redact import redact, redact_secret
 from bot.render import render_news
@@ -41,6 +38,7 @@ from tests.fakes.telegram_api import (
     TEST_TOKEN,
     FakeTelegramAPI,
 )
+from tests.helpers import fake_bot
 
 TOKEN_SECRET = TEST_TOKEN.split(":", 1)[1]
 
@@ -51,23 +49,10 @@ def _ptb_timedelta(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PTB_TIMEDELTA", "1")
 
 
-def make_bot(server: FakeTelegramAPI, *, read_timeout: float = 2.0) -> Bot:
-    request = HTTPXRequest(
-        connect_timeout=2.0, read_timeout=read_timeout, write_timeout=2.0, pool_timeout=2.0
-    )
-    return Bot(TEST_TOKEN, base_url=server.base_url, request=request)
-
-
 @pytest.fixture
-async def sink(telegram_api: FakeTelegramAPI) -> AsyncIterator[TelegramSink]:
-    """A sink over an initialised real PTB Bot; afterwards, PTB sent nothing malformed."""
-    bot = make_bot(telegram_api)
-    await bot.initialize()
-    try:
-        yield TelegramSink(bot, secret=TEST_TOKEN)
-    finally:
-        await bot.shutdown()
-    assert telegram_api.violations == []
+def sink(telegram_sink: TelegramSink) -> TelegramSink:
+    """A sink over an initialised real PTB Bot (conftest `telegram_sink`)."""
+    return telegram_sink
 
 
 def news_message(
@@ -160,7 +145,7 @@ async def test_server_errors_are_transient(
 async def test_a_hanging_request_times_out_as_transient(telegram_api: FakeTelegramAPI) -> None:
     """A request Telegram never answers is a Transient "timed out" after the read timeout."""
     telegram_api.fail_next("sendMessage", "hang", seconds=3)
-    async with make_bot(telegram_api, read_timeout=0.3) as bot:
+    async with fake_bot(telegram_api, read_timeout=0.3) as bot:
         outcome = await TelegramSink(bot).send(news_message())
     assert isinstance(outcome, Transient)
     assert outcome.error.startswith("timed out")
@@ -377,7 +362,7 @@ async def test_edits_and_sends_share_the_growing_read_timeout(
 ) -> None:
     """A timed-out edit is Transient (it may have been applied) and the next request waits
     twice as long; a timed-out send makes the next edit wait longer too; an answer resets."""
-    async with make_bot(telegram_api, read_timeout=0.3) as bot:
+    async with fake_bot(telegram_api, read_timeout=0.3) as bot:
         sink = TelegramSink(bot, secret=TEST_TOKEN)
         message_id = await sent_id(sink)
         telegram_api.fail_next("editMessageText", "hang", seconds=3)
