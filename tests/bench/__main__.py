@@ -1,5 +1,5 @@
 """Every benchmark, or the ones named: `python -m tests.bench [poll rules dispatch routes
-test_rule stories memory latency]`.
+test_rule stories memory latency replay]`.
 
 Each prints its own table (figures are medians of several runs, with the target beside
 them), then a summary of all of them. `--runs N` overrides each benchmark's number of runs.
@@ -18,6 +18,7 @@ from tests.bench import (
     bench_latency,
     bench_memory,
     bench_poll,
+    bench_replay,
     bench_routes,
     bench_rules,
     bench_stories,
@@ -36,6 +37,7 @@ BENCHMARKS: dict[str, tuple[str, Bench]] = {
     "stories": ("story grouping", lambda runs: bench_stories.run(runs or 3)),
     "memory": ("memory", lambda runs: bench_memory.run()),
     "latency": ("fetch to channel", lambda runs: bench_latency.run(runs or 3)),
+    "replay": ("publication to fetch", lambda runs: bench_replay.run(runs or 3)),
 }
 
 
