@@ -298,7 +298,13 @@ class NewsPoller:
         )
         if added:
             log.info("source %s: %s queued", source.id, plural(added, "new alert"))
-        return PollOutcome(alerts=added)
+        return PollOutcome(
+            alerts=added,
+            published=tuple(item.published for item in new_items),
+            seed=not (state.seeded and not moved),
+            read=result.document is not None,
+            hint=result.document.refresh_hint if result.document is not None else None,
+        )
 
     def _edit_alerts(
         self, edited: Sequence[NewsItem], known: Mapping[str, SeenItem], rule_ids: Collection[str]

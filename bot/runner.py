@@ -28,6 +28,7 @@ from bot.config.validate import load_config
 from bot.dispatcher import Dispatcher, Limits, stop_dispatcher
 from bot.flights.pollers import AdsbPoller, OpenSkyPoller, RouteEvaluator
 from bot.news import NewsPoller, grouping_for
+from bot.polling import observe, scheduler_for
 from bot.sinks import ConsoleSink, Sink
 from bot.stopping import sleep_or_stop, unless_stopped
 from bot.store import Store
@@ -38,11 +39,11 @@ from bot.telegram.app import TelegramApp, use_timedeltas
 from bot.telegram.commands import Commands, TelegramTimeouts
 from bot.timeutil import ago, iso
 from bot.words import plural
-from watchers.adsb import Pacing
 from watchers.clock import Clock, utcnow
 from watchers.http import FetchLimits, make_client
 from watchers.opensky_auth import OpenSkyCredentials
-from watchers.rss import FeedReader
+from watchers.pacing import Pacing
+from watchers.rss import HOST_GAP, FeedReader
 from watchers.schedule import first_delay, next_delay
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,8 @@ EXIT_OK, EXIT_FATAL, EXIT_SOURCE_FAILED, EXIT_PENDING = 0, 1, 3, 4
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How to run, plus the seams tests inject (transport, clock, timeouts, limits)."""
+    """How to run, plus the seams tests inject (transport, clock, timeouts, limits, the gap
+    between two requests to one feed host)."""
 
     once: bool = False
     dry_run: bool = False
@@ -66,6 +68,7 @@ class RunOptions:
     heartbeat_every: float = 30.0
     route_every: float = 900.0
     stop_grace: float = 5.0
+    host_gap: float = HOST_GAP
     console: Sink | None = None
     rng: random.Random = field(default_factory=random.Random)
 
@@ -83,9 +86,11 @@ class Fetching:
 
 @dataclass(frozen=True)
 class Job:
-    """One source's polling: its id, interval, poll, and whether it brings flights."""
+    """One source's polling: its id and kind, its configured interval, its poll, and whether
+    it brings flights (else it is a feed, scheduled by `Runner.scheduler`)."""
 
     id: str
+    kind: str
     every: float
     poll: Callable[[], Awaitable[PollOutcome]]
     flights: bool = False
@@ -152,6 +157,7 @@ class Runner:
             config.channels,
             clock=self.clock,
         )
+        self.scheduler = scheduler_for(config.news_sources, store, self.clock())
 
     async def run(self, stop: asyncio.Event) -> int:
         """Run until `stop` is set (or once); returns the exit code."""
@@ -179,7 +185,8 @@ class Runner:
         async with make_client(
             self.options.fetch_limits, transport=self.options.feed_transport
         ) as client:
-            fetching = Fetching(client, FeedReader(client), Pacing())
+            feeds = FeedReader(client, host_gap=self.options.host_gap)
+            fetching = Fetching(client, feeds, Pacing())
             try:
                 if self.options.once:
                     code = await self._once(self._jobs(fetching), stop)
@@ -237,12 +244,12 @@ class Runner:
             limits=self.options.fetch_limits,
             grouping=grouping_for(config),
         )
-        jobs = [Job(s.id, s.every, partial(news.poll, s)) for s in config.news_sources]
+        jobs = [Job(s.id, s.kind, s.every, partial(news.poll, s)) for s in config.news_sources]
         for sky in config.opensky_sources:
             poller = OpenSkyPoller(
                 store, client, sky, credentials=self.opensky, clock=clock, aircraft=self.aircraft
             )
-            jobs.append(Job(sky.id, sky.every, poller.poll, flights=True))
+            jobs.append(Job(sky.id, sky.kind, sky.every, poller.poll, flights=True))
         for adsb in config.adsb_sources:
             live = AdsbPoller(
                 store,
@@ -252,7 +259,7 @@ class Runner:
                 pacing=fetching.adsb_pacing,
                 aircraft=self.aircraft,
             )
-            jobs.append(Job(adsb.id, adsb.every, live.poll, flights=True))
+            jobs.append(Job(adsb.id, adsb.kind, adsb.every, live.poll, flights=True))
         return jobs
 
     def _evaluate_routes(self) -> None:
@@ -375,6 +382,7 @@ class Runner:
         if config.aircraft != self.config.aircraft:
             log.warning("reload: aircraft.database changes take effect after a restart")
         self.config = config
+        self.scheduler = scheduler_for(config.news_sources, self.store, self.clock())
         self.routes = RouteEvaluator(
             self.store,
             config.route_rules,
@@ -405,6 +413,7 @@ class Runner:
                 delay = min(job.every, PAUSED_RECHECK)
                 continue
             retry_after = None
+            outcome: PollOutcome | None = None
             try:
                 outcome = await job.poll()
                 failures, retry_after = outcome.failures, outcome.retry_after
@@ -418,7 +427,29 @@ class Runner:
             except Exception:  # a bug must not silently end this source's polling
                 failures += 1
                 log.exception("source %s: unexpected error", job.id)
-            delay = next_delay(job.every, failures, retry_after=retry_after, rng=self.options.rng)
+            every = job.every if failures else self._interval(job, outcome)
+            delay = next_delay(every, failures, retry_after=retry_after, rng=self.options.rng)
+
+    def _interval(self, job: Job, outcome: PollOutcome | None) -> float:
+        """The interval after a successful poll: the configured one for a flight source, the
+        adaptive scheduler's for a feed; recorded for `/status` with the feed's rate."""
+        rate, adaptive, every = None, False, job.every
+        if not job.flights:
+            now = self.clock()
+            scheduler = self.scheduler
+            if outcome is not None:
+                observe(scheduler, job.id, now, outcome)
+            if job.id in scheduler.sources:
+                every = scheduler.interval(job.id, now.timestamp())
+                rate = scheduler.rate(job.id, now.timestamp())
+                adaptive = scheduler.sources[job.id].adaptive
+        try:
+            self.store.record_schedule(
+                job.id, job.kind, interval=every, rate=rate, adaptive=adaptive
+            )
+        except StoreError as exc:
+            log.error("source %s: database: %s", job.id, exc)
+        return every
 
     async def _route_loop(self, halt: asyncio.Event) -> None:
         """Windows slide with time: evaluate route rules at start and then regularly."""

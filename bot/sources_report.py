@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bot.config.types import AdsbSource, Config, KeywordRule, OpenSkySource, RouteRule, Rule, Source
+from bot.status import schedule_text
 from bot.store import Store
 from bot.store.base import StoreError, database_error
 from bot.store.records import SourceHealth
@@ -85,6 +86,9 @@ def _health(health: SourceHealth | None, now: datetime) -> str:
         if health.kind == "rss"
         else f"{plural(health.items_seen, 'flight')}"
     )
+    schedule = schedule_text(health)
+    if schedule is not None:
+        seen += f"; now {schedule}"
     if health.consecutive_failures:
         return (
             f"✗ {plural(health.consecutive_failures, 'failure')} in a row "

@@ -18,7 +18,7 @@ from bot.flights.plan import Backfill
 from bot.render import MESSAGE_BUDGET, split_messages, visible_length
 from bot.store import Store
 from bot.store.records import FlightProgress, Mute, OutboxCounts, SourceHealth, StorageReport
-from bot.timeutil import ago, from_iso, iso, since
+from bot.timeutil import ago, duration, from_iso, iso, since
 from bot.words import plural
 
 MAX_CHARS = MESSAGE_BUDGET  # per /status message, under Telegram's 4096 UTF-16 units
@@ -164,6 +164,9 @@ def _source_line(
     last_ok = (
         f"ok {since(source.last_success_at, now)}" if source.last_success_at else "never succeeded"
     )
+    schedule = schedule_text(source)
+    if schedule is not None:
+        seen += f"; {schedule}"
     lines = [f"{mark} {source.id} ({source.kind}): {last_ok}, {seen}"]
     if progress is not None:
         lines.extend(_progress_lines(progress, now))
@@ -173,6 +176,36 @@ def _source_line(
             f"   {failures} in a row (last {since(source.last_error_at, now)}): {source.last_error}"
         )
     return lines
+
+
+def schedule_text(source: SourceHealth) -> str | None:
+    """How the runner polls a source now, as it last recorded it: `every 3m 20s (adaptive,
+    41 items/day)`, `every 10m (fixed)`; None when it recorded no interval yet."""
+    if source.interval is None:
+        return None
+    how = []
+    if source.adaptive is not None:
+        how.append("adaptive" if source.adaptive else "fixed")
+    if source.rate is not None:
+        how.append(rate_text(source.rate, "item" if source.kind == "rss" else "flight"))
+    detail = f" ({', '.join(how)})" if how else ""
+    return f"every {duration(source.interval)}{detail}"
+
+
+def rate_text(per_day: float, noun: str = "item") -> str:
+    """A rate for a phone's width: `41 items/day` from ten a day, `2.5 items/day` from one,
+    below that per week, `2.1 items/week` (`<0.1 items/week`: hardly any, but some;
+    `0 items/week`: none lately)."""
+    if round(per_day, 1) >= 10:
+        return f"{per_day:.0f} {noun}s/day"
+    if round(per_day, 1) >= 1:
+        return f"{per_day:.1f} {noun}s/day"
+    week = max(0.0, per_day) * 7
+    if week == 0:
+        return f"0 {noun}s/week"
+    if week < 0.05:
+        return f"<0.1 {noun}s/week"
+    return f"{week:.1f} {noun}s/week"
 
 
 def _progress_lines(progress: FlightProgress, now: datetime) -> list[str]:
@@ -387,6 +420,9 @@ def _source_data(source: SourceHealth, report: StatusReport) -> dict[str, Any]:
         "items": source.items_seen,
         "alerts": source.alerts,
         "paused_since": iso(report.paused[source.id]) if source.id in report.paused else None,
+        "interval_s": source.interval,
+        "rate_per_day": source.rate,
+        "adaptive": source.adaptive,
     }
     if source.kind == "rss":
         data["bad_bytes"] = source.bad_bytes

@@ -18,8 +18,8 @@ from telegram import Bot
 from telegram.ext import Application
 from telegram.request import HTTPXRequest
 
-from bot.config.types import Config
-from bot.config.validate import parse_config
+from bot.config.types import Config, RssSource
+from bot.config.validate import interval_bounds, parse_config
 from bot.dispatcher import Dispatcher, Limits
 from bot.runner import Runner, RunOptions, run
 from bot.sinks import Sink
@@ -151,6 +151,14 @@ def config_text(
         f"[channels.main]\nchat_id = {chat}\n\n{sources}"
         f'[[rules]]\nid = "watch"\nkind = "keywords"\nquery = \'{query}\'\nchannel = "main"\n'
     )
+
+
+def rss_source(ident: str, url: str, every: float, **fields: Any) -> RssSource:
+    """An `RssSource` built as the validator would: `min_every` and `max_every` default as
+    in `rules.toml` (`interval_bounds`); any field can be given."""
+    shortest, longest = interval_bounds(url, every)
+    fields = {"min_every": shortest, "max_every": longest} | fields
+    return RssSource(ident, url, every, **fields)
 
 
 def make_config(*args: object, **kwargs: object) -> Config:

@@ -14,10 +14,11 @@ import httpx
 import pytest
 
 from tests.fakes.adsb_api import FakeAdsbApi
-from watchers.adsb import AdsbClient, Pacing, RouteHint, parse_aircraft, parse_routeset
+from watchers.adsb import AdsbClient, RouteHint, parse_aircraft, parse_routeset
 from watchers.errors import FetchError, ParseError, RateLimited
 from watchers.flights import Sighting
 from watchers.http import make_client
+from watchers.pacing import Pacing
 
 NOW = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
 NOW_MS = int(NOW.timestamp() * 1000)

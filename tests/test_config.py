@@ -9,6 +9,7 @@ import pytest
 
 from bot.config.types import ConfigError
 from bot.config.validate import load_config, parse_config, parse_duration
+from tests.helpers import rss_source
 
 GOOD = """\
 [telegram]
@@ -171,8 +172,8 @@ def test_every_problem_is_reported_with_file_line_and_key() -> None:
         ),
         (
             "surprise = 1",
-            "rules.toml:8: sources.s.surprise: unknown key (allowed here: alert_existing, "
-            "every, id, kind, url)",
+            "rules.toml:8: sources.s.surprise: unknown key (allowed here: adaptive, "
+            "alert_existing, every, id, kind, max_every, min_every, url)",
         ),
     ],
 )
@@ -365,3 +366,149 @@ def test_route_without_a_flight_source_warns() -> None:
     )
     config = parse_config(text)
     assert any("rules.r: no flight source watches HLLB, UMMS" in w for w in config.warnings)
+
+
+def feed(
+    every: str, *, url: str = "https://example.org/rss", extra: str = "", defaults: str = ""
+) -> str:
+    """A rules.toml with one feed (its `every`, `url` and `extra` lines at line 9 on) after
+    the lines `defaults` (a `[defaults]` table, say), and one rule."""
+    return (
+        f'{defaults}[channels.main]\nchat_id = -1\n\n[[sources]]\nid = "s"\nkind = "rss"\n'
+        f'url = "{url}"\nevery = "{every}"\n{extra}\n'
+        '[[rules]]\nid = "r"\nkind = "keywords"\nquery = "x"\nchannel = "main"\n'
+    )
+
+
+@pytest.mark.parametrize(
+    ("every", "url", "bounds"),
+    [
+        ("10m", "https://example.org/rss", (120.0, 2400.0)),
+        ("2m", "https://example.org/rss", (60.0, 480.0)),
+        ("30s", "https://example.org/rss", (30.0, 120.0)),
+        ("10s", "http://127.0.0.1:9/feed", (2.0, 40.0)),
+        ("10s", "http://localhost:9/feed", (2.0, 40.0)),
+        ("10m", "http://127.0.0.1:9/feed", (120.0, 2400.0)),
+        ("365000d", "https://example.org/rss", (73000 * 86400.0, 365000 * 86400.0)),
+    ],
+)
+def test_adaptive_bounds_default(every: str, url: str, bounds: tuple[float, float]) -> None:
+    """min_every is every / 5, at least a minute (or every) on a remote host; max_every is
+    4 × every, at most the longest duration; a feed is adaptive unless told otherwise."""
+    (source,) = parse_config(feed(every, url=url)).news_sources
+    assert (source.adaptive, source.min_every, source.max_every) == (True, *bounds)
+    assert source == rss_source("s", url, source.every)
+
+
+def test_adaptive_bounds_as_written() -> None:
+    """Explicit bounds are kept; a loopback host may go below a minute."""
+    text = feed("10m", extra='min_every = "1m"\nmax_every = "2h"')
+    (source,) = parse_config(text).news_sources
+    assert (source.min_every, source.max_every) == (60.0, 7200.0)
+    text = feed("10s", url="http://127.0.0.1:9/", extra='min_every = "1s"\nmax_every = "10s"')
+    (source,) = parse_config(text).news_sources
+    assert (source.min_every, source.max_every) == (1.0, 10.0)
+    (source,) = parse_config(feed("30s", extra='min_every = "30s"')).news_sources
+    assert source.min_every == 30.0  # every itself, under a minute, is allowed (warned)
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            'min_every = "30s"',
+            [
+                "rules.toml:9: sources.s.min_every: below 1 minute is allowed only for a loopback host"
+            ],
+        ),
+        (
+            'min_every = "11m"',
+            ["rules.toml:9: sources.s.min_every: must be at most every (10m)"],
+        ),
+        (
+            'max_every = "9m"',
+            ["rules.toml:9: sources.s.max_every: must be at least every (10m)"],
+        ),
+        (
+            'min_every = "59s"\nmax_every = "5m"',
+            [
+                "rules.toml:9: sources.s.min_every: below 1 minute is allowed only for a loopback host",
+                "rules.toml:10: sources.s.max_every: must be at least every (10m)",
+            ],
+        ),
+        (
+            'min_every = 60\nmax_every = "later"',
+            [
+                'rules.toml:9: sources.s.min_every: durations are strings like "5m", not an integer',
+                'rules.toml:10: sources.s.max_every: bad duration "later": use a number and s, m, h or d, like "5m"',
+            ],
+        ),
+        ('adaptive = "yes"', ["rules.toml:9: sources.s.adaptive: must be true or false"]),
+    ],
+)
+def test_adaptive_problems(extra: str, expected: list[str]) -> None:
+    """Each mistake in a feed's adaptive keys is named at its line."""
+    assert problems(feed("10m", extra=extra)) == expected
+
+
+def test_bounds_without_adaptive_warn() -> None:
+    """min_every or max_every with adaptive = false load, with a warning that they do nothing."""
+    text = feed("10m", extra='adaptive = false\nmax_every = "1h"')
+    config = parse_config(text)
+    (source,) = config.news_sources
+    assert (source.adaptive, source.max_every) == (False, 3600.0)
+    assert config.warnings == (
+        "rules.toml:10: sources.s.max_every: max_every does nothing with adaptive = false:"
+        " the feed is polled every 10m",
+    )
+    text = feed("10m", extra='min_every = "5m"\nmax_every = "1h"', defaults=NOT_ADAPTIVE)
+    assert parse_config(text).warnings == (
+        "rules.toml:12: sources.s.min_every: min_every and max_every do nothing with"
+        " adaptive = false: the feed is polled every 10m",
+    )
+    assert parse_config(feed("10m", extra="adaptive = false")).warnings == ()
+
+
+NOT_ADAPTIVE = "[defaults]\nadaptive = false\n\n"
+
+
+def test_defaults_table_sets_adaptive_for_feeds_without_their_own() -> None:
+    """`[defaults] adaptive = false` applies to every feed that does not set adaptive; a
+    feed's own key wins."""
+    text = feed("10m", defaults=NOT_ADAPTIVE).replace(
+        "[[rules]]",
+        '[[sources]]\nid = "t"\nkind = "rss"\nurl = "https://example.org/t"\n'
+        "adaptive = true\n\n[[rules]]",
+    )
+    config = parse_config(text)
+    assert [(s.id, s.adaptive) for s in config.news_sources] == [("s", False), ("t", True)]
+    (source,) = parse_config(feed("10m", defaults="[defaults]\nadaptive = true\n")).news_sources
+    assert source.adaptive is True
+
+
+@pytest.mark.parametrize(
+    ("defaults", "expected"),
+    [
+        (
+            '[defaults]\nadaptive = true\nevery = "5m"\n\n',
+            "rules.toml:3: defaults.every: unknown key (allowed here: adaptive)",
+        ),
+        ("[defaults]\nadaptive = 1\n\n", "rules.toml:2: defaults.adaptive: must be true or false"),
+        ('defaults = "adaptive"\n', "rules.toml:1: defaults: must be a table, not a string"),
+    ],
+)
+def test_defaults_problems(defaults: str, expected: str) -> None:
+    """`[defaults]` holds adaptive only, a boolean."""
+    assert problems(feed("10m", defaults=defaults)) == [expected]
+
+
+@pytest.mark.parametrize("key", ["adaptive = true", 'min_every = "1m"', 'max_every = "1h"'])
+def test_flight_sources_have_no_adaptive_keys(key: str) -> None:
+    """Flight sources poll at a fixed interval: the adaptive keys are unknown there, and the
+    message says why."""
+    found = problems(FLIGHTS.replace('lookback = "35d"', f'lookback = "35d"\n{key}'))
+    name = key.split(" ")[0]
+    assert found == [
+        f"rules.toml:9: sources.sky.{name}: unknown key (allowed here: airports, api_url,"
+        " auth_url, every, id, kind, lookback); flight sources poll at their fixed every"
+    ]

@@ -11,8 +11,9 @@ import pytest
 from tests.fakes.feed_server import Entry, atom, json_feed, rss
 from watchers.errors import ParseError
 from watchers.feed_formats import RawEntry
+from watchers.feed_hints import refresh_hint
 from watchers.feed_text import html_to_text
-from watchers.feeds import _items, item_key, normalise_link, parse_feed
+from watchers.feeds import _items, item_key, normalise_link, parse_feed, read_feed
 from watchers.items import NewsItem
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
@@ -611,3 +612,62 @@ def test_builders_round_trip() -> None:
             ("Two & more", "https://b.example/2"),
         ]
         assert items[0].published == NOW
+
+
+@pytest.mark.parametrize(
+    ("name", "seconds"),
+    [
+        ("rss2_ttl.xml", 3600.0),  # <ttl>60</ttl>: minutes
+        ("rss10_sy_update.xml", 1800.0),  # hourly, twice
+        ("rss2_sy_update_wordpress.xml", 7 * 86400.0),  # weekly, another prefix, spaces
+        ("ttl_and_sy_update.xml", 7200.0),  # ttl 2 hours beats hourly / 4
+        ("ttl_garbage.xml", None),  # "soon", "fortnightly"
+        ("ttl_absurd.xml", None),  # 100 days, yearly: over 30 days
+        ("rss2_basic.xml", None),
+        ("atom_basic.xml", None),
+        ("jsonfeed_11.json", None),  # JSON Feed has no such hint
+    ],
+)
+def test_refresh_hint_of_golden_feed(name: str, seconds: float | None) -> None:
+    """A feed's own <ttl> or sy:updatePeriod / sy:updateFrequency is read as its refresh
+    hint in seconds, the larger of the two; garbage or absurd values are no hint."""
+    content_type = JSON if name.endswith(".json") else RSS
+    body = (FEEDS / name).read_bytes()
+    document = read_feed("src", body, content_type=content_type, url=URL, now=NOW)
+    assert document.items
+    assert document.refresh_hint == seconds
+
+
+@pytest.mark.parametrize(
+    ("ttl", "period", "frequency", "seconds"),
+    [
+        ("15", None, None, 900.0),
+        (" 90 ", None, None, 5400.0),
+        ("0.5", None, None, 30.0),
+        ("43200", None, None, 30 * 86400.0),  # 30 days: the longest hint
+        ("43201", None, None, None),
+        ("0", None, None, None),
+        ("-5", None, None, None),
+        ("1e3", None, None, None),
+        ("nan", None, None, None),
+        ("", None, None, None),
+        (None, "hourly", None, 3600.0),
+        (None, "Daily", None, 86400.0),
+        (None, None, "4", 21600.0),  # the period defaults to daily
+        (None, "monthly", "1", 30 * 86400.0),
+        (None, "yearly", "12", None),  # a month of 365 / 12 days: over 30 days
+        (None, "hourly", "0", None),
+        (None, "hourly", "1.5", None),
+        (None, "hourly", "often", None),
+        (None, "", "", None),
+        ("60", "daily", None, 86400.0),
+        ("60", "hourly", "x", 3600.0),  # the garbage one is ignored, the other counts
+        (None, None, None, None),
+    ],
+)
+def test_refresh_hint(
+    ttl: str | None, period: str | None, frequency: str | None, seconds: float | None
+) -> None:
+    """ttl minutes, or the period divided by the frequency; the larger; None when absent,
+    not a positive number, or longer than 30 days."""
+    assert refresh_hint(ttl, period, frequency) == seconds

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
+import time
 import zlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -313,7 +315,7 @@ async def test_polls_past_the_limit_wait_outside_their_deadline() -> None:
     limits = FetchLimits(deadline=0.5)  # three turns of 0.3 s: the last ends at 0.9 s
     known = Validators(etag='"v1"')
     async with make_client(limits, transport=httpx.MockTransport(slow)) as client:
-        reader = FeedReader(client)
+        reader = FeedReader(client, host_gap=0.0)  # one host here; the limit is what is tested
         polled = await asyncio.gather(
             *(
                 reader.poll(SOURCE, f"https://feeds.example/{n}", known, now=NOW, limits=limits)
@@ -330,7 +332,7 @@ async def test_the_limit_belongs_to_the_reader_not_the_module() -> None:
     slow = SlowServer(0.2)
     known = Validators(etag='"v1"')
     async with make_client(FAST, transport=httpx.MockTransport(slow)) as client:
-        readers = [FeedReader(client, in_flight=2), FeedReader(client, in_flight=2)]
+        readers = [FeedReader(client, in_flight=2, host_gap=0.0) for _ in range(2)]
         await asyncio.gather(
             *(
                 reader.poll(SOURCE, f"https://feeds.example/{n}", known, now=NOW)
@@ -420,6 +422,48 @@ async def test_a_feed_reader_parses_then_reports_unchanged(feed_server: FeedServ
     assert [item.title for item in first.items] == ["Haftar meets Belavia"]
     assert second.items is None
     assert second.validators == first.validators
+
+
+class Arrivals:
+    """A server that notes when each request arrives (monotonic time) and answers 304."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, list[float]] = {}
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.times.setdefault(request.url.host, []).append(time.monotonic())
+        return httpx.Response(304)
+
+
+async def test_requests_to_one_host_start_a_gap_apart_and_other_hosts_do_not_wait() -> None:
+    """A site's three feeds due at once are asked one after the other, `host_gap` apart;
+    another site's feed is asked at once."""
+    server = Arrivals()
+    known = Validators(etag='"v1"')
+    urls = [f"https://site.example/feed/{n}" for n in range(3)] + ["https://other.example/rss"]
+    async with make_client(FAST, transport=httpx.MockTransport(server)) as client:
+        reader = FeedReader(client, host_gap=0.5)
+        await asyncio.gather(*(reader.poll(SOURCE, url, known, now=NOW) for url in urls))
+        reader.close()
+    site = server.times["site.example"]
+    assert len(site) == 3
+    assert all(later - earlier >= 0.5 for earlier, later in itertools.pairwise(site))
+    # Asked last, the other site's feed did not wait for this site's turns (a second).
+    assert server.times["other.example"][0] < site[2]
+
+
+async def test_a_loopback_host_has_its_own_gap(feed_server: FeedServer) -> None:
+    """The tests' servers are not paced by default; `loopback_gap` paces them too."""
+    feed_server.route("/a", BODY)
+    feed_server.route("/b", BODY)
+    async with make_client(FAST) as client:
+        reader = FeedReader(client, loopback_gap=0.3)
+        started = time.monotonic()
+        await asyncio.gather(
+            *(reader.poll(SOURCE, feed_server.url(p), Validators(), now=NOW) for p in ("/a", "/b"))
+        )
+        reader.close()
+    assert time.monotonic() - started >= 0.3
 
 
 def test_fetch_errors_converts_transport_failures_and_passes_the_rest() -> None:

@@ -465,6 +465,9 @@ def fill_readme_store(store: Store) -> None:
     store.record_success("opensky", "opensky", now - timedelta(minutes=40), validators=Validators())
     store.update_flight_source("opensky", credits_left=3520, credits_spent=480, last_day=days[0])
     store.record_progress("opensky", fetched=len(days), total=len(days), next_attempt_at=None)
+    store.record_schedule("ukr-pravda-en", "rss", interval=200.0, rate=41.2, adaptive=True)
+    store.record_schedule("meduza-ru", "rss", interval=1200.0, rate=18.6, adaptive=True)
+    store.record_schedule("opensky", "opensky", interval=3600.0, rate=None, adaptive=False)
     RouteEvaluator(
         store, config.route_rules, config.opensky_sources, config.channels, clock=lambda: now
     ).evaluate()

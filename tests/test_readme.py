@@ -63,6 +63,7 @@ def test_every_telegram_command_is_documented(name: str) -> None:
 DOCUMENTED_KEYS = sorted(
     {f"telegram.{key}" for key in TABLE_KEYS["telegram"]}
     | {f"storage.{key}" for key in TABLE_KEYS["storage"]}
+    | {f"defaults.{key}" for key in TABLE_KEYS["defaults"]}
     | {f"channels.NAME.{key}" for key in TABLE_KEYS["channels"]}
     | {f"sources.{key}" for keys in SOURCE_KEYS.values() for key in keys}
     | {f"rules.{key}" for keys in RULE_KEYS.values() for key in keys}

@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlite_utils import Database
 
 from bot.status import Health, health
 from bot.store import Store
 from bot.store.base import StoreError
+from bot.store.migrations import migrations
 from tests.helpers import new_alert, outbox_rows, record_alerts
 from watchers.http import Validators
 from watchers.items import NewsItem
@@ -87,6 +89,45 @@ def test_failure_counts_and_reset(store: Store) -> None:
     health = store.source_health()[0]
     assert (health.consecutive_failures, health.failures, health.items_seen) == (0, 2, 1)
     assert health.last_success_at is not None
+
+
+def schedule(store: Store, source_id: str) -> tuple[float | None, float | None, bool | None]:
+    """(interval, rate, adaptive) of `source_id` as `source_health` reads them."""
+    [health] = [h for h in store.source_health() if h.id == source_id]
+    return health.interval, health.rate, health.adaptive
+
+
+def test_schedule_round_trip(store: Store) -> None:
+    """`record_schedule` creates the source's row when it has none, overwrites the last
+    schedule, keeps an unknown rate unknown, and polls do not touch it."""
+    store.record_schedule("src", "rss", interval=200.0, rate=41.5, adaptive=True)
+    assert schedule(store, "src") == (200.0, 41.5, True)
+    [created] = store.source_health()
+    assert (created.kind, created.polls, created.last_success_at) == ("rss", 0, None)
+    store.record_success("src", "rss", NOW, validators=Validators(), items=[item("a")])
+    store.record_failure("src", "rss", NOW, "src: HTTP 500")
+    assert schedule(store, "src") == (200.0, 41.5, True)
+    store.record_schedule("src", "rss", interval=600.0, rate=None, adaptive=False)
+    assert schedule(store, "src") == (600.0, None, False)
+    store.record_success("sky", "opensky", NOW, validators=Validators())
+    assert schedule(store, "sky") == (None, None, None)
+
+
+def test_a_database_from_before_the_schedule_gets_its_columns_empty(tmp_path: Path) -> None:
+    """m011: a source polled before adaptive polling has no interval, rate or mode until
+    the runner records one; nothing else of its row changes."""
+    path = tmp_path / "v.db"
+    old = Database(path)
+    migrations.apply(old, stop_before="m011_schedule")
+    old.execute("INSERT INTO sources (id, kind, polls, items_seen) VALUES ('src', 'rss', 3, 12)")
+    old.close()
+    store = Store.open(path)
+    [health] = store.source_health()
+    assert (health.polls, health.items_seen) == (3, 12)
+    assert (health.interval, health.rate, health.adaptive) == (None, None, None)
+    store.record_schedule("src", "rss", interval=60.0, rate=0.2, adaptive=True)
+    assert schedule(store, "src") == (60.0, 0.2, True)
+    store.close()
 
 
 def test_outbox_lifecycle_and_counts(store: Store) -> None:

@@ -6,8 +6,8 @@ envelope `{"ac": [...], "now": <epoch ms>, ...}`; adsb.lol also answers
 no memory: the caller keeps the sightings and `watchers.legs` turns them into flights.
 
 Politeness: at most one request per `min_interval` seconds per provider (`api_url`), shared by
-every client given the same `Pacing` (the runner makes one per run; a client made without one
-paces only itself). Failures: 429 and 503 raise `RateLimited`
+every client given the same `watchers.pacing.Pacing` (the runner makes one per run; a client
+made without one paces only itself). Failures: 429 and 503 raise `RateLimited`
 (with the server's Retry-After), other statuses and network errors `FetchError`, a body that
 is not the expected JSON `ParseError`; each names the source and keeps its cause.
 """
@@ -17,8 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
@@ -38,8 +37,7 @@ from watchers.http import ACCEPT_ENCODING
 from watchers.http_body import BodyTooLarge, read_limited
 from watchers.http_errors import fetch_errors, http_status, rate_limited
 from watchers.inflate import CorruptBodyError, UnsupportedEncodingError
-
-Sleep = Callable[[float], Awaitable[None]]
+from watchers.pacing import Pacing, Sleep
 
 MAX_ROUTESET_PLANES = 100
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -56,35 +54,6 @@ class RouteHint:
     callsign: str
     airports: tuple[str, ...]
     plausible: bool
-
-
-class _Pacer:
-    """One provider's request slot: starts of requests are at least `interval` apart."""
-
-    def __init__(self) -> None:
-        self.lock = asyncio.Lock()
-        self.last: float | None = None
-
-    async def turn(self, interval: float, sleep: Sleep) -> None:
-        async with self.lock:
-            if self.last is not None:
-                delay = self.last + interval - time.monotonic()
-                if delay > 0:
-                    await sleep(delay)
-            self.last = time.monotonic()
-
-
-class Pacing:
-    """The request slots of ADS-B providers, one per `api_url`, shared by the clients given
-    this object. Whoever runs the clients owns it (the runner makes one per run): it is made
-    and used inside one event loop, as its locks belong to that loop."""
-
-    def __init__(self) -> None:
-        self._slots: dict[str, _Pacer] = {}
-
-    def slot(self, api_url: str) -> _Pacer:
-        """The one request slot of the provider at `api_url`."""
-        return self._slots.setdefault(api_url, _Pacer())
 
 
 class AdsbClient:

@@ -43,6 +43,7 @@ from feedparser.encodings import convert_to_utf8, parse_content_type
 from feedparser.util import FeedParserDict
 
 from watchers.feed_dtd import EntityError, screen_entities
+from watchers.feed_hints import refresh_hint
 
 _BOM_AND_SPACE = b"\xef\xbb\xbf \t\r\n"
 _JSON_FEED_VERSIONS = ("https://jsonfeed.org/version/", "http://jsonfeed.org/version/")
@@ -64,6 +65,8 @@ _APPLICATION_XML = (
     "application/xml-dtd",
     "application/xml-external-parsed-entity",
 )
+# Where feedparser puts a channel's refresh hints (`watchers.feed_hints`).
+_HINT_KEYS = ("ttl", "sy_updateperiod", "sy_updatefrequency")
 _REPAIR = "vedette.feed-repair"
 _repaired: ContextVar[list[int]] = ContextVar("_repaired")
 
@@ -121,10 +124,12 @@ class RawEntry:
 
 @dataclass(frozen=True, slots=True)
 class RawFeed:
-    """The entries of a document and the number of bad bytes repaired to read them."""
+    """The entries of a document, the number of bad bytes repaired to read them, and the
+    feed's own refresh hint in seconds (`watchers.feed_hints`; None: none)."""
 
     entries: list[RawEntry]
     bad_bytes: int = 0
+    refresh_hint: float | None = None
 
 
 class FeedFormatError(ValueError):
@@ -188,7 +193,18 @@ def read_xml_feed(body: bytes, content_type: str) -> RawFeed:
         # empty feed: with entries, a bozo document is accepted (truncated feeds).
         message = f"malformed XML and no items: {cause.getMessage()}"
         raise FeedFormatError(message) from cause
-    return RawFeed(entries, decoded.bad_bytes)
+    return RawFeed(entries, decoded.bad_bytes, _refresh_hint(dict.get(parsed, "feed")))
+
+
+def _refresh_hint(channel: Any) -> float | None:
+    """The refresh hint of feedparser's `feed` dictionary (its ttl and sy_* strings)."""
+    if not isinstance(channel, dict):
+        return None
+    ttl, period, frequency = (
+        value if isinstance(value, str) else None
+        for value in (dict.get(channel, key) for key in _HINT_KEYS)
+    )
+    return refresh_hint(ttl, period, frequency)
 
 
 def decode_xml(body: bytes, content_type: str) -> Decoded:

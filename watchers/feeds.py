@@ -80,7 +80,10 @@ class FeedDocument:
 
     `entries` is how many entries the document has (more than `len(items)` when capped;
     `kept` then says which were read); `bad_bytes` how many bytes were repaired to decode
-    it; `shared_guids` the guids that were ignored because different stories share them.
+    it; `shared_guids` the guids that were ignored because different stories share them;
+    `refresh_hint` the seconds the feed says it can be cached (its RSS `<ttl>` or
+    `sy:updatePeriod` / `sy:updateFrequency`, see `watchers.feed_hints`), None if it does
+    not say (or says garbage).
     """
 
     items: tuple[NewsItem, ...]
@@ -88,6 +91,7 @@ class FeedDocument:
     kept: str = ""
     bad_bytes: int = 0
     shared_guids: tuple[SharedGuid, ...] = ()
+    refresh_hint: float | None = None
 
 
 def parse_feed(
@@ -120,7 +124,9 @@ def read_feed(
     raws, kept = newest(feed.entries, now)
     shared = shared_guids(raws)
     items = _items(source_id, raws, url, now, frozenset(s.guid for s in shared))
-    return FeedDocument(tuple(items), len(feed.entries), kept, feed.bad_bytes, shared)
+    return FeedDocument(
+        tuple(items), len(feed.entries), kept, feed.bad_bytes, shared, feed.refresh_hint
+    )
 
 
 def item_key(

@@ -19,6 +19,9 @@ Policy:
   thread would cost 10-15% more CPU per cold poll (the event loop and the parser take turns
   at the GIL; tests/bench/bench_poll.py), and more threads would not parse faster (pure
   Python under the GIL), only interleave documents, at 10-25% more CPU and more memory.
+- Politeness per host: requests to one host start at least `HOST_GAP` apart (a site's
+  several feeds due at once are asked one after the other; `watchers.pacing`), a loopback
+  host excepted (`loopback_gap`, 0 by default: the tests' servers).
 - At most `MAX_IN_FLIGHT` polls per `FeedReader` are between their request and their parsed
   items; the others wait their turn before their fetch deadline starts. This bounds the
   bodies waiting for the parser (memory) and the requests in httpx's pool, which does work
@@ -39,14 +42,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from urllib.parse import urlsplit
 
 import httpx
 
 from watchers.feeds import FeedDocument, read_feed
 from watchers.http import DEFAULT_LIMITS, FetchLimits, Validators, fetch
 from watchers.items import NewsItem
+from watchers.pacing import Pacing, loopback
 
 MAX_IN_FLIGHT = 5
+HOST_GAP = 1.0  # seconds between the starts of two requests to one host
 INLINE_MAX_BYTES = 256 * 1024
 INLINE_MAX_TAGS = 2_500
 
@@ -70,8 +76,17 @@ class FeedReader:
     between their request and their parsed items, big bodies parsed on one worker thread.
     Whoever runs the polls owns it and closes it (the runner makes one per run)."""
 
-    def __init__(self, client: httpx.AsyncClient, *, in_flight: int = MAX_IN_FLIGHT) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        in_flight: int = MAX_IN_FLIGHT,
+        host_gap: float = HOST_GAP,
+        loopback_gap: float = 0.0,
+    ) -> None:
         self.client = client
+        self.host_gap, self.loopback_gap = host_gap, loopback_gap
+        self._hosts = Pacing()
         self._gate = asyncio.Semaphore(in_flight)
         self._parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feed-parser")
 
@@ -89,6 +104,8 @@ class FeedReader:
         limits: FetchLimits = DEFAULT_LIMITS,
     ) -> PollResult:
         """Fetch and parse one feed; raise FetchError/RateLimited/ParseError on failure."""
+        host = (urlsplit(url).hostname or "").lower()
+        await self._hosts.slot(host).turn(self.loopback_gap if loopback(host) else self.host_gap)
         async with self._gate:
             return await self._poll(source_id, url, validators, now=now, limits=limits)
 

@@ -24,8 +24,10 @@ TABLE_KEYS: dict[str, frozenset[str]] = {
             "stories",
             "delivery",
             "aircraft",
+            "defaults",
         }
     ),
+    "defaults": frozenset({"adaptive"}),
     "telegram": frozenset({"api_url", "admins"}),
     "storage": frozenset({"retention", "prune_every"}),
     "stories": frozenset({"window", "group", "entities"}),
@@ -34,7 +36,9 @@ TABLE_KEYS: dict[str, frozenset[str]] = {
     "channels": frozenset({"chat_id"}),
 }
 SOURCE_KEYS: dict[str, frozenset[str]] = {
-    "rss": frozenset({"id", "kind", "url", "every", "alert_existing"}),
+    "rss": frozenset(
+        {"id", "kind", "url", "every", "alert_existing", "adaptive", "min_every", "max_every"}
+    ),
     "opensky": frozenset({"id", "kind", "airports", "every", "lookback", "api_url", "auth_url"}),
     "adsb": frozenset({"id", "kind", "api_url", "callsigns", "hexes", "every"}),
 }
@@ -140,13 +144,22 @@ class Channel:
 
 @dataclass(frozen=True, slots=True)
 class RssSource:
-    """A `[[sources]]` entry of kind "rss" (RSS, Atom or JSON Feed)."""
+    """A `[[sources]]` entry of kind "rss" (RSS, Atom or JSON Feed).
+
+    `every` is the average interval in seconds: the source's request budget. With
+    `adaptive`, the scheduler spends it where items are published, each interval between
+    `min_every` and `max_every` (seconds, always set: the validator fills their defaults,
+    see `bot.config.validate.interval_bounds`); without, it polls every `every`.
+    """
 
     id: str
     url: str
     every: float
     alert_existing: bool = False
     kind: str = "rss"
+    adaptive: bool = field(default=True, kw_only=True)
+    min_every: float = field(kw_only=True)
+    max_every: float = field(kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,6 @@ DESIGN §5 and the README.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import tomllib
 from collections.abc import Mapping
@@ -40,14 +39,18 @@ from bot.config.types import (
 )
 from bot.query.parse import LIST_NAME, ListProblem, Query, QueryError, TermLists, parse_query
 from watchers.feeds import normalise_link
+from watchers.pacing import loopback
 
-__all__ = ["load_config", "parse_config", "parse_duration"]
+__all__ = ["interval_bounds", "load_config", "parse_config", "parse_duration"]
 
 ID_PATTERN = re.compile(r"^[a-z0-9_-]+$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_DURATION = 365_000 * 86400.0  # about 1000 years: dates stay computable (year ≤ 9999)
 SHORT_REMOTE_INTERVAL = 60.0
+# The keys of adaptive polling, which flight sources do not have.
+ADAPTIVE_KEYS = ("adaptive", "min_every", "max_every")
+FIXED_POLLING = "flight sources poll at their fixed every"
 # The placeholder chat id of the README and the shipped rules.toml.
 EXAMPLE_CHAT_ID = -1001234567890
 # Per source kind: the longest sensible `every`, and what happens beyond it.
@@ -81,6 +84,16 @@ def parse_duration(text: str) -> float:
     if not seconds <= MAX_DURATION:  # also catches inf, from hundreds of digits
         raise ValueError(f'duration "{text}" is too long (at most "{MAX_DURATION // 86400:.0f}d")')
     return seconds
+
+
+def interval_bounds(url: str, every: float) -> tuple[float, float]:
+    """The default `min_every` and `max_every` of a feed polled on average every `every`
+    seconds: `every / 5`, but on a remote host at least a minute (or `every`, if shorter);
+    and `4 × every`, capped at the longest duration."""
+    shortest = every / 5
+    if not _is_local(url):
+        shortest = max(shortest, min(SHORT_REMOTE_INTERVAL, every))
+    return shortest, min(4 * every, MAX_DURATION)
 
 
 def load_config(path: str | Path) -> Config:
@@ -157,6 +170,7 @@ class _Validator(FlightChecks):
         self.declared_sources: dict[str, str] = {}
         self.term_lists = TermLists()
         self.used_lists: set[str] = set()  # named by a query, even one with other errors
+        self.adaptive = True  # `[defaults] adaptive`: for sources without their own
 
     def problem(self, path: KeyPath, where: str, what: str) -> None:
         self.problems.append(Problem(self.name, line_of(self.lines, path), where, what))
@@ -170,6 +184,7 @@ class _Validator(FlightChecks):
         telegram = self.telegram(data.get("telegram", {}))
         channels = self.channels(data.get("channels", {}))
         storage = self.storage(data.get("storage", {}))
+        self.adaptive = self.defaults(data.get("defaults", {}))
         sources = self.sources(data.get("sources", []))
         self.term_lists = self.terms(data.get("terms", {}))
         stories = self.stories(data.get("stories", {}), storage)
@@ -315,6 +330,19 @@ class _Validator(FlightChecks):
         self.used_lists.update(value)
         return tuple(dict.fromkeys(value))
 
+    def defaults(self, value: Any) -> bool:
+        """`[defaults]`: adaptive, true or false (default true), for every feed that does
+        not set its own."""
+        table = self.expect_table(value, ("defaults",), "defaults")
+        if table is None:
+            return True
+        self.unknown_keys(table, TABLE_KEYS["defaults"], ("defaults",), "defaults")
+        adaptive = table.get("adaptive", True)
+        if not isinstance(adaptive, bool):
+            self.problem(("defaults", "adaptive"), "defaults.adaptive", "must be true or false")
+            return True
+        return adaptive
+
     def delivery(self, value: Any) -> DeliverySettings:
         """`[delivery]`: digest_after, a whole number ≥ 1."""
         table = self.expect_table(value, ("delivery",), "delivery")
@@ -368,13 +396,22 @@ class _Validator(FlightChecks):
         return StorageSettings(retention or default.retention, every or default.prune_every)
 
     def unknown_keys(
-        self, table: Mapping[str, Any], known: frozenset[str], path: KeyPath, where: str
+        self,
+        table: Mapping[str, Any],
+        known: frozenset[str],
+        path: KeyPath,
+        where: str,
+        notes: Mapping[str, str] | None = None,
     ) -> None:
+        """A problem for each key of `table` not in `known`; `notes` adds a sentence to the
+        message of some keys (why they are not allowed here)."""
         for key in table:
             if key not in known:
                 place = f"{where}.{key}" if where else key
                 allowed = ", ".join(sorted(known))
-                self.problem((*path, key), place, f"unknown key (allowed here: {allowed})")
+                note = (notes or {}).get(key)
+                what = f"unknown key (allowed here: {allowed})" + (f"; {note}" if note else "")
+                self.problem((*path, key), place, what)
 
     def expect_table(self, value: Any, path: KeyPath, where: str) -> dict[str, Any] | None:
         if isinstance(value, dict):
@@ -498,7 +535,8 @@ class _Validator(FlightChecks):
                 continue
             if ident is not None:
                 self.declared_sources[ident] = kind
-            self.unknown_keys(entry, SOURCE_KEYS[kind], path, where)
+            notes = {} if kind == "rss" else dict.fromkeys(ADAPTIVE_KEYS, FIXED_POLLING)
+            self.unknown_keys(entry, SOURCE_KEYS[kind], path, where, notes)
             source: Source | None
             if kind == "rss":
                 source = self.rss_source(ident, entry, path, where)
@@ -539,10 +577,68 @@ class _Validator(FlightChecks):
                 (*path, "alert_existing"), f"{where}.alert_existing", "must be true or false"
             )
             existing = False
+        adaptive = entry.get("adaptive", self.adaptive)
+        if not isinstance(adaptive, bool):
+            self.problem((*path, "adaptive"), f"{where}.adaptive", "must be true or false")
+            adaptive = self.adaptive
         if ident is None or url is None or every is None:
             return None
         self.warn_short_interval(url, every, path, where)
-        return RssSource(ident, url, every, existing)
+        bounds = self.interval_bounds(entry, url, every, adaptive, path, where)
+        if bounds is None:
+            return None
+        return RssSource(
+            ident,
+            url,
+            every,
+            existing,
+            adaptive=adaptive,
+            min_every=bounds[0],
+            max_every=bounds[1],
+        )
+
+    def interval_bounds(
+        self,
+        entry: dict[str, Any],
+        url: str,
+        every: float,
+        adaptive: bool,
+        path: KeyPath,
+        where: str,
+    ) -> tuple[float, float] | None:
+        """A feed's `min_every` and `max_every`, as written or by default (`interval_bounds`);
+        None after a problem. Either written with `adaptive = false` is a warning."""
+        shortest, longest = interval_bounds(url, every)
+        written = [key for key in ("min_every", "max_every") if key in entry]
+        parsed = {key: self.duration(entry[key], (*path, key), f"{where}.{key}") for key in written}
+        if None in parsed.values():
+            return None
+        shortest = parsed.get("min_every") or shortest
+        longest = parsed.get("max_every") or longest
+        ok = True
+        floor = min(SHORT_REMOTE_INTERVAL, every)
+        if "min_every" in entry and shortest < floor and not _is_local(url):
+            what = "below 1 minute is allowed only for a loopback host"
+            self.problem((*path, "min_every"), f"{where}.min_every", what)
+            ok = False
+        elif shortest > every:
+            what = f"must be at most every ({entry.get('every', '10m')})"
+            self.problem((*path, "min_every"), f"{where}.min_every", what)
+            ok = False
+        if longest < every:
+            what = f"must be at least every ({entry.get('every', '10m')})"
+            self.problem((*path, "max_every"), f"{where}.max_every", what)
+            ok = False
+        if written and not adaptive:
+            keys = " and ".join(written)
+            verb = "does" if len(written) == 1 else "do"
+            self.warning(
+                (*path, written[0]),
+                f"{where}.{written[0]}",
+                f"{keys} {verb} nothing with adaptive = false: the feed is polled every"
+                f" {entry.get('every', '10m')}",
+            )
+        return (shortest, longest) if ok else None
 
     def url(self, value: Any, path: KeyPath, where: str) -> str | None:
         if not isinstance(value, str) or not _is_http_url(value):
@@ -684,10 +780,4 @@ def _is_http_url(url: str) -> bool:
 
 
 def _is_local(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return loopback(urlsplit(url).hostname or "")

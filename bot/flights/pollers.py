@@ -33,7 +33,7 @@ from bot.store import Store
 from bot.store.records import EachState, NewAlert, NewFlight, PollOutcome
 from bot.timeutil import ago
 from bot.words import plural
-from watchers.adsb import AdsbClient, Pacing, RouteHint
+from watchers.adsb import AdsbClient, RouteHint
 from watchers.clock import Clock
 from watchers.errors import RateLimited, WatcherError
 from watchers.flights import Flight
@@ -41,6 +41,7 @@ from watchers.http import Validators
 from watchers.legs import build_legs
 from watchers.opensky import CREDITS_PER_DAY_QUERY, OpenSkyClient
 from watchers.opensky_auth import OpenSkyCredentials
+from watchers.pacing import Pacing
 from watchers.schedule import capped_retry_after
 
 log = logging.getLogger(__name__)

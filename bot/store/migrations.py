@@ -311,3 +311,14 @@ def m010_aircraft_and_photos(db: Database) -> None:
         db.execute(f"ALTER TABLE {table} ADD COLUMN owner TEXT")
         db.execute(f"ALTER TABLE {table} ADD COLUMN military INTEGER")
     db.execute("ALTER TABLE outbox ADD COLUMN photo BLOB")
+
+
+@migrations()
+def m011_schedule(db: Database) -> None:
+    """Adaptive polling (issue 14): each source's schedule as the runner last chose it, for
+    `/status`: `interval`, the seconds until its next poll (before jitter); `rate`, its new
+    items per day lately (NULL until known); `adaptive`, 1 when the interval follows that
+    rate, 0 for fixed polling. Sources from before have all three NULL until their next poll."""
+    db.execute("ALTER TABLE sources ADD COLUMN interval REAL")
+    db.execute("ALTER TABLE sources ADD COLUMN rate REAL")
+    db.execute("ALTER TABLE sources ADD COLUMN adaptive INTEGER")

@@ -70,17 +70,31 @@ class SourceHealth:
     credits_spent: int = 0
     last_day: str | None = None
     bad_bytes: int = 0
+    # The schedule the runner last chose (`record_schedule`); None: not recorded yet.
+    interval: float | None = None  # seconds until the next poll, before jitter
+    rate: float | None = None  # new items per day lately (None: not known yet)
+    adaptive: bool | None = None  # True: the interval follows the rate; False: fixed
 
 
 @dataclass(frozen=True, slots=True)
 class PollOutcome:
-    """What one poll did: alerts enqueued (or new flights), or the error and any Retry-After."""
+    """What one poll did: alerts enqueued (or new flights), or the error and any Retry-After.
+
+    For the adaptive scheduler, a feed's poll also says what it found: the dates of its new
+    items (`published`, None for an undated one), whether it was the source's first poll
+    (`seed`: those items were there before), and, when the document was read (`read`), the
+    feed's own refresh hint in seconds (`hint`: RSS `ttl`, `sy:updatePeriod`).
+    """
 
     alerts: int = 0
     error: str | None = None
     retry_after: float | None = None
     failures: int = 0
     flights: int = 0
+    published: tuple[datetime | None, ...] = ()
+    seed: bool = False
+    read: bool = False
+    hint: float | None = None
 
 
 # -- the outbox (bot.store.outbox) ----------------------------------------------------------

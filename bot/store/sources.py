@@ -8,6 +8,8 @@ A mixin of `bot.store.Store` (see `bot.store.base` for the connection and transa
 - **Seen items**: one row per (source, item key), with the item's fingerprint, the rules
   it matched while its source was recording silently, and what the rules read in it (its
   text and date, which `vedette test-rule` matches again: `stored_texts`, `stored_rows`).
+- **Schedule**: the interval the runner chose after each poll, the source's recent rate of
+  new items and whether it polls adaptively (`record_schedule`), shown by `/status`.
 - **Paused sources** (`/pause SOURCE`): a row in `paused_sources`; the runner skips the
   source's polls while it is there (checked each cycle), across restarts, until `/resume`.
 """
@@ -24,6 +26,7 @@ from bot.store.records import NewAlert, SeenItem, SourceHealth, SourceState, Sto
 from bot.store.stories import enqueue_news
 from bot.stories import StoryGrouping
 from bot.timeutil import from_iso, iso
+from watchers.adaptive import HISTORY, Sighting
 from watchers.http import Validators
 from watchers.items import NewsItem, item_text
 
@@ -217,9 +220,24 @@ class SourceRecords(StoreBase):
         rows = self._rows(
             "SELECT id, kind, last_success_at, last_error, last_error_at, consecutive_failures, "
             "polls, failures, items_seen, alerts, credits_left, credits_spent, last_day, "
-            "bad_bytes FROM sources ORDER BY id"
+            "bad_bytes, interval, rate, adaptive FROM sources ORDER BY id"
         )
-        return [SourceHealth(**row) for row in rows]
+        return [_health(row) for row in rows]
+
+    def record_schedule(
+        self, source_id: str, kind: str, *, interval: float, rate: float | None, adaptive: bool
+    ) -> None:
+        """Record the schedule the runner chose after a poll of `source_id`, for `/status`:
+        `interval`, the seconds until its next poll (before jitter); `rate`, its new items
+        per day lately (None: not known yet); `adaptive`, whether the interval follows the
+        rate. One statement; the source's row is created if it has none yet."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO sources (id, kind, interval, rate, adaptive) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET interval = excluded.interval, "
+                "rate = excluded.rate, adaptive = excluded.adaptive",
+                (source_id, kind, interval, rate, int(adaptive)),
+            )
 
     def stored_texts(
         self, since: datetime, *, sources: Collection[str] | None = None
@@ -257,6 +275,27 @@ class SourceRecords(StoreBase):
 
     # -- paused sources -------------------------------------------------------------------
 
+    def sightings(self, source_id: str, limit: int = HISTORY) -> list[Sighting]:
+        """The source's latest `limit` items as the adaptive scheduler reads them (oldest
+        first): when each was first seen and its date; `seed` for those its first poll
+        listed (the earliest first-seen time still stored)."""
+        rows = self._rows(
+            "SELECT first_seen_at, published_at FROM seen_items WHERE source_id = ? "
+            "ORDER BY first_seen_at DESC LIMIT ?",
+            (source_id, limit),
+        )
+        seeded_at = self._value(
+            "SELECT MIN(first_seen_at) FROM seen_items WHERE source_id = ?", (source_id,)
+        )
+        return [
+            Sighting(
+                from_iso(row["first_seen_at"]).timestamp(),
+                from_iso(row["published_at"]).timestamp() if row["published_at"] else None,
+                seed=row["first_seen_at"] == seeded_at,
+            )
+            for row in reversed(rows)
+        ]
+
     def pause_source(self, source_id: str, by: int | None, now: datetime) -> bool:
         """Pause polling of `source_id` (kept across restarts); False if it was paused."""
         with self._write() as conn:
@@ -291,6 +330,14 @@ class SourceRecords(StoreBase):
         except sqlite3.Error:
             return False
         return row is not None
+
+
+def _health(row: sqlite3.Row) -> SourceHealth:
+    """A `sources` row as `SourceHealth` (`adaptive` is stored as 1, 0 or NULL)."""
+    fields = dict(row)
+    if fields["adaptive"] is not None:
+        fields["adaptive"] = bool(fields["adaptive"])
+    return SourceHealth(**fields)
 
 
 def _item_text(item: NewsItem) -> tuple[str, str | None]:
