@@ -39,6 +39,7 @@ from bot.telegram.app import TelegramApp, use_timedeltas
 from bot.telegram.commands import Commands, TelegramTimeouts
 from bot.timeutil import ago, iso
 from bot.words import plural
+from watchers.adaptive import Scheduler
 from watchers.clock import Clock, utcnow
 from watchers.http import FetchLimits, make_client
 from watchers.opensky_auth import OpenSkyCredentials
@@ -157,7 +158,9 @@ class Runner:
             config.channels,
             clock=self.clock,
         )
-        self.scheduler = scheduler_for(config.news_sources, store, self.clock())
+        # The feeds' adaptive schedule, read from the store when the run starts polling for
+        # good (`_forever`) and at each reload; `--once` needs none.
+        self.scheduler = Scheduler([])
 
     async def run(self, stop: asyncio.Event) -> int:
         """Run until `stop` is set (or once); returns the exit code."""
@@ -231,6 +234,8 @@ class Runner:
             slowest = max(source.every for source in config.sources)
             span = ago(fastest) if fastest == slowest else f"{ago(fastest)}-{ago(slowest)}"
             line += f"; first polls within 10s, then every {span}"
+            if any(source.adaptive for source in config.news_sources):
+                line += " (feeds: on average, adaptive)"
         return line
 
     def _jobs(self, fetching: Fetching) -> list[Job]:
@@ -319,6 +324,7 @@ class Runner:
         return EXIT_PENDING if left else EXIT_SOURCE_FAILED if failed else EXIT_OK
 
     async def _forever(self, fetching: Fetching, stop: asyncio.Event) -> None:
+        self.scheduler = scheduler_for(self.config.news_sources, self.store, self.clock())
         halt = asyncio.Event()
 
         async def watch_stop() -> None:

@@ -8,6 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.config.validate import parse_config
+from bot.runner import Runner, RunOptions
+from bot.store import Store
 from tests.fakes.feed_server import Entry, FeedServer, rss
 from tests.fakes.telegram_api import TEST_TOKEN, FakeTelegramAPI
 from tests.helpers import ask, config_text, eventually, fast_options, start
@@ -126,3 +128,18 @@ async def test_a_restart_keeps_what_the_feeds_published(
     assert feed_server.polls("/busy") > polls
     found = schedules(db)
     assert found["busy"][0] < EVERY < found["quiet"][0]
+
+
+def test_the_start_line_says_feeds_are_polled_on_average(store: Store) -> None:
+    feeds = {"news": "http://127.0.0.1:9/feed"}
+    adaptive = parse_config(config_text("http://127.0.0.1:9", feeds, every="5m"), "test.toml")
+    fixed = parse_config(
+        "[defaults]\nadaptive = false\n\n" + config_text("http://127.0.0.1:9", feeds, every="5m"),
+        "test.toml",
+    )
+    assert (
+        Runner(adaptive, store, None, RunOptions())
+        .summary()
+        .endswith("then every 5m (feeds: on average, adaptive)")
+    )
+    assert Runner(fixed, store, None, RunOptions()).summary().endswith("then every 5m")
