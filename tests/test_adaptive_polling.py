@@ -143,3 +143,19 @@ def test_the_start_line_says_feeds_are_polled_on_average(store: Store) -> None:
         .endswith("then every 5m (feeds: on average, adaptive)")
     )
     assert Runner(fixed, store, None, RunOptions()).summary().endswith("then every 5m")
+
+
+async def test_a_feeds_ttl_is_a_floor_on_its_interval(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """The busy feed says `<ttl>1</ttl>` (a minute): it is polled no more often than that
+    allows, here its max_every (8 s), however busy it is."""
+    feeds = serve_two_feeds(feed_server)
+    body = feed_server.routes["/busy"].body.replace(b"<channel>", b"<channel><ttl>1</ttl>", 1)
+    feed_server.route("/busy", body=body)
+    config = parse_config(config_text("http://127.0.0.1:9", feeds, every="2s"), "test.toml")
+    db = tmp_path / "vedette.db"
+    bot = start(config, db, None, fast_options())
+    await eventually(lambda: len(schedules(db)) == 2, what="both feeds polled")
+    assert await bot.stop() == 0
+    assert schedules(db)["busy"][0] == 8.0
