@@ -441,14 +441,19 @@ class Runner:
         adaptive scheduler's for a feed; recorded for `/status` with the feed's rate."""
         rate, adaptive, every = None, False, job.every
         if not job.flights:
-            now = self.clock()
-            scheduler = self.scheduler
-            if outcome is not None:
-                observe(scheduler, job.id, now, outcome)
-            if job.id in scheduler.sources:
-                every = scheduler.interval(job.id, now.timestamp())
-                rate = scheduler.rate(job.id, now.timestamp())
-                adaptive = scheduler.sources[job.id].adaptive
+            now, scheduler = self.clock(), self.scheduler
+            try:
+                if outcome is not None:
+                    observe(scheduler, job.id, now, outcome)
+                if job.id in scheduler.sources:
+                    every = scheduler.interval(job.id, now.timestamp())
+                    rate = scheduler.rate(job.id, now.timestamp())
+                    adaptive = scheduler.sources[job.id].adaptive
+            except Exception:  # a bug in the schedule must not end the source's polling
+                every = job.every
+                log.exception(
+                    "source %s: adaptive schedule failed, next poll in %s", job.id, ago(every)
+                )
         try:
             self.store.record_schedule(
                 job.id, job.kind, interval=every, rate=rate, adaptive=adaptive

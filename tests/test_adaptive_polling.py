@@ -7,12 +7,15 @@ import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from bot.config.validate import parse_config
 from bot.runner import Runner, RunOptions
 from bot.store import Store
 from tests.fakes.feed_server import Entry, FeedServer, rss
 from tests.fakes.telegram_api import TEST_TOKEN, FakeTelegramAPI
 from tests.helpers import ask, config_text, eventually, fast_options, start
+from watchers.adaptive import Scheduler
 from watchers.clock import utcnow
 
 EVERY = 2.0  # seconds: each feed's budget; bounds 0.4 s and 8 s on a loopback host
@@ -159,3 +162,25 @@ async def test_a_feeds_ttl_is_a_floor_on_its_interval(
     await eventually(lambda: len(schedules(db)) == 2, what="both feeds polled")
     assert await bot.stop() == 0
     assert schedules(db)["busy"][0] == 8.0
+
+
+class BrokenScheduler(Scheduler):
+    """A scheduler with a bug."""
+
+    def interval(self, source_id: str, now: float) -> float:
+        raise ZeroDivisionError("a bug")
+
+
+async def test_a_bug_in_the_schedule_does_not_end_a_feeds_polling(
+    tmp_path: Path, feed_server: FeedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    feeds = serve_two_feeds(feed_server)
+    config = parse_config(config_text("http://127.0.0.1:9", feeds, every="1s"), "test.toml")
+    bot = start(config, tmp_path / "vedette.db", None, fast_options())
+    await eventually(lambda: feed_server.polls("/busy") >= 1 and bot.runners, what="a poll")
+    runner = bot.runners[0]
+    runner.scheduler = BrokenScheduler(list(runner.scheduler.sources.values()))
+    polls = feed_server.polls("/busy")
+    await eventually(lambda: feed_server.polls("/busy") >= polls + 3, what="three more polls")
+    assert await bot.stop() == 0
+    assert "source busy: adaptive schedule failed, next poll in 1s" in caplog.text
