@@ -1,7 +1,8 @@
 """The adaptive schedule of a run's news sources (`watchers.adaptive`), fed from the store.
 
 `scheduler_for` builds the scheduler for the configured feeds and loads what each one
-published (its stored items); after each poll, `observe` tells it what the poll found.
+published (its stored items) and its last refresh hint; after each poll, `observe` tells it
+what the poll found (and records a changed hint).
 Flight sources are not in it: they poll at their fixed `every`.
 """
 
@@ -35,18 +36,28 @@ def scheduler_for(sources: Sequence[RssSource], store: Store, now: datetime) -> 
             continue
         try:
             sightings = store.sightings(source.id)
+            hint = store.feed_hint(source.id)
         except (StoreError, sqlite3.Error) as exc:
             log.error("source %s: reading its history for adaptive polling: %s", source.id, exc)
             continue
         scheduler.load(source.id, sightings, now.timestamp())
+        scheduler.set_hint(source.id, hint)
     return scheduler
 
 
-def observe(scheduler: Scheduler, source_id: str, at: datetime, outcome: PollOutcome) -> None:
-    """Tell the scheduler what a successful poll of a feed at `at` found."""
+def observe(
+    scheduler: Scheduler, store: Store, source: tuple[str, str], at: datetime, outcome: PollOutcome
+) -> None:
+    """Tell the scheduler what a successful poll of a feed (`source`: id and kind) at `at`
+    found; a refresh hint that changed is also recorded in the store."""
     if outcome.error is not None:
         return
-    if outcome.read:
+    source_id, kind = source
+    if outcome.read and outcome.hint != scheduler.hint(source_id):
         scheduler.set_hint(source_id, outcome.hint)
+        try:
+            store.record_hint(source_id, kind, outcome.hint)
+        except StoreError as exc:  # kept in memory all the same; recorded at its next change
+            log.error("source %s: database: %s", source_id, exc)
     published = [p.timestamp() if p is not None else None for p in outcome.published]
     scheduler.observe(source_id, at.timestamp(), published, seed=outcome.seed)

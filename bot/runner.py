@@ -444,7 +444,7 @@ class Runner:
             now, scheduler = self.clock(), self.scheduler
             try:
                 if outcome is not None:
-                    observe(scheduler, job.id, now, outcome)
+                    observe(scheduler, self.store, (job.id, job.kind), now, outcome)
                 if job.id in scheduler.sources:
                     every = scheduler.interval(job.id, now.timestamp())
                     rate = scheduler.rate(job.id, now.timestamp())

@@ -184,3 +184,33 @@ async def test_a_bug_in_the_schedule_does_not_end_a_feeds_polling(
     await eventually(lambda: feed_server.polls("/busy") >= polls + 3, what="three more polls")
     assert await bot.stop() == 0
     assert "source busy: adaptive schedule failed, next poll in 1s" in caplog.text
+
+
+async def test_a_feeds_ttl_outlives_a_restart_while_the_feed_answers_304(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """The hint comes with a parsed body; after a restart the feed answers 304 to the stored
+    ETag, and the recorded hint still holds the busy feed at its max_every."""
+    feeds = serve_two_feeds(feed_server)
+    body = feed_server.routes["/busy"].body.replace(b"<channel>", b"<channel><ttl>1</ttl>", 1)
+    feed_server.route("/busy", body=body, etag='"v1"')
+    config = parse_config(config_text("http://127.0.0.1:9", feeds, every="2s"), "test.toml")
+    db = tmp_path / "vedette.db"
+    bot = start(config, db, None, fast_options())
+    await eventually(lambda: len(schedules(db)) == 2, what="both feeds polled")
+    assert await bot.stop() == 0
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE sources SET interval = NULL")
+    conn.close()
+
+    again = start(config, db, None, fast_options())
+    await eventually(lambda: "busy" in schedules(db), what="the busy feed polled again")
+    assert await again.stop() == 0
+    answered_304 = [
+        path
+        for path, headers in feed_server.requests
+        if path == "/busy" and headers.get("if-none-match") == '"v1"'
+    ]
+    assert answered_304
+    assert schedules(db)["busy"][0] == 8.0

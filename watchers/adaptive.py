@@ -339,6 +339,10 @@ class Scheduler:
             history.since = at
         self.observe_sightings(source_id, [Sighting(at, p, seed) for p in published], at)
 
+    def hint(self, source_id: str) -> float | None:
+        """The feed's refresh hint in force (`set_hint`), or None."""
+        return self._hints.get(source_id)
+
     def set_hint(self, source_id: str, seconds: float | None) -> None:
         """The feed's own refresh interval (RSS `ttl`, `sy:updatePeriod`), or None: a floor
         on its interval, at most its `max_every`."""

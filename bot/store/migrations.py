@@ -322,3 +322,10 @@ def m011_schedule(db: Database) -> None:
     db.execute("ALTER TABLE sources ADD COLUMN interval REAL")
     db.execute("ALTER TABLE sources ADD COLUMN rate REAL")
     db.execute("ALTER TABLE sources ADD COLUMN adaptive INTEGER")
+
+
+@migrations()
+def m012_feed_hint(db: Database) -> None:
+    """A feed's own refresh hint (RSS `ttl`, `sy:updatePeriod`) in seconds, as its last parsed
+    body gave it (NULL: none), so that a restart keeps it while the feed answers 304."""
+    db.execute("ALTER TABLE sources ADD COLUMN hint REAL")

@@ -239,6 +239,18 @@ class SourceRecords(StoreBase):
                 (source_id, kind, interval, rate, int(adaptive)),
             )
 
+    def record_hint(self, source_id: str, kind: str, hint: float | None) -> None:
+        """Record a feed's own refresh hint in seconds (None: it gives none), from a poll that
+        parsed its body, for the scheduler after a restart (`feed_hint`)."""
+        with self._write() as conn:
+            self._ensure_source(conn, source_id, kind)
+            conn.execute("UPDATE sources SET hint = ? WHERE id = ?", (hint, source_id))
+
+    def feed_hint(self, source_id: str) -> float | None:
+        """The refresh hint `record_hint` last recorded for a feed (None: none)."""
+        hint = self._value("SELECT hint FROM sources WHERE id = ?", (source_id,))
+        return None if hint is None else float(hint)
+
     def stored_texts(
         self, since: datetime, *, sources: Collection[str] | None = None
     ) -> list[tuple[int, str]]:
