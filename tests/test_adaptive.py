@@ -12,13 +12,11 @@ from watchers.adaptive import (
     HOUR,
     HOURS,
     MIN_EVENTS,
+    Estimate,
     Polled,
     Scheduler,
-    Sighting,
     allocate,
-    estimate,
     next_interval,
-    publications,
 )
 
 MINUTE = 60.0
@@ -55,6 +53,11 @@ def poll_steadily(
     return t
 
 
+def steady(per_day: float) -> Estimate:
+    """A feed's estimate: `per_day` items a day, the same at every hour."""
+    return Estimate(per_day / DAY, (1.0,) * HOURS, enough=True)
+
+
 def intervals(scheduler: Scheduler, ident: str, start: float, hours: int = HOURS) -> list[float]:
     return [scheduler.interval(ident, start + h * HOUR) for h in range(hours)]
 
@@ -75,13 +78,7 @@ def test_a_busy_feed_is_polled_more_often_than_a_quiet_one_for_the_same_total() 
 
 def test_the_allocation_spends_the_budget_exactly_and_follows_the_square_root_of_the_rate() -> None:
     sources = [feed("a"), feed("b"), feed("c", every=1200)]
-    flat = (1.0,) * HOURS
-    found = {
-        "a": estimate([START - i * 864.0 for i in range(100)], START - DAY, START),  # 100 a day
-        "b": estimate([START - i * 3456.0 for i in range(25)], START - DAY, START),  # 25 a day
-        "c": estimate([START - i * 8640.0 for i in range(10)], START - DAY, START),
-    }
-    assert found["a"].profile != flat or found["a"].enough  # a day of history: flat profile
+    found = {"a": steady(100), "b": steady(25), "c": steady(10)}
     plan = allocate(sources, found)
     spent = sum(sum(hourly) / HOURS for hourly in plan.values())
     assert spent == pytest.approx(2 / 600 + 1 / 1200, rel=1e-9)
@@ -91,10 +88,7 @@ def test_the_allocation_spends_the_budget_exactly_and_follows_the_square_root_of
 
 def test_a_feed_with_nothing_to_find_is_polled_at_max_every_and_others_get_its_share() -> None:
     sources = [feed("silent"), feed("busy")]
-    found = {
-        "silent": estimate([], START - 10 * DAY, START),
-        "busy": estimate([START - i * 600.0 for i in range(300)], START - 10 * DAY, START),
-    }
+    found = {"silent": steady(0), "busy": steady(30)}
     plan = allocate(sources, found)
     assert plan["silent"] == (1 / 2400,) * HOURS
     assert sum(plan["busy"]) / HOURS == pytest.approx(2 / 600 - 1 / 2400)
@@ -104,10 +98,7 @@ def test_min_every_holds_even_when_it_leaves_budget_unspent() -> None:
     """A busy feed that may not go below its `every`, and a silent one: the busy one is not
     polled faster than min_every to spend what the silent one leaves."""
     sources = [Polled("busy", 600, 600, 2400), Polled("silent", 600, 120, 2400)]
-    found = {
-        "busy": estimate([START - i * 60.0 for i in range(1000)], START - DAY, START),
-        "silent": estimate([], START - 10 * DAY, START),
-    }
+    found = {"busy": steady(1000), "silent": steady(0)}
     plan = allocate(sources, found)
     assert plan == {"busy": (1 / 600,) * HOURS, "silent": (1 / 2400,) * HOURS}
 
@@ -151,6 +142,8 @@ def test_a_new_feed_is_polled_at_its_every_until_it_has_history() -> None:
     scheduler.observe("new", START, [], seed=True)
     assert scheduler.interval("new", START + HOUR) == 600
     assert scheduler.rate("new", START + HOUR) == 0.0
+    scheduler.observe("new", START + DAY, [])  # a day of history, nothing published
+    assert scheduler.interval("new", START + DAY) == 2400
 
 
 def test_dated_items_of_the_first_poll_give_a_rate_at_once() -> None:
@@ -200,8 +193,6 @@ def bounded(scheduler: Scheduler, ident: str, now: float) -> list[float]:
 
 
 def test_dates_all_in_the_future_are_not_believed() -> None:
-    sightings = [Sighting(START + i * HOUR, START + 30 * DAY + i) for i in range(50)]
-    assert publications(sightings) == [s.seen for s in sightings]
     scheduler = Scheduler([feed("future"), feed("other")])
     t = START
     scheduler.observe("future", t, [], seed=True)
@@ -216,9 +207,12 @@ def test_dates_all_in_the_future_are_not_believed() -> None:
 def test_dates_all_equal_are_not_believed() -> None:
     """The first poll lists 20 items with one date (the feed's build time, say): from then
     on its items count when first seen, whatever their date."""
-    seeded = [Sighting(START, START - 100 * DAY, seed=True) for _ in range(20)]
-    later = [Sighting(START + i * HOUR, START - 100 * DAY) for i in range(1, 31)]
-    assert publications(seeded + later) == [s.seen for s in later]
+    scheduler = Scheduler([feed("equal")])
+    scheduler.observe("equal", START, [START - 100 * DAY] * 20, seed=True)
+    for hour in range(1, 31):
+        scheduler.observe("equal", START + hour * HOUR, [START - 100 * DAY])
+    # Believed, each item would be an old one listed again, and the rate 0.
+    assert scheduler.rate("equal", START + 30 * HOUR) == pytest.approx(24, rel=0.1)
 
 
 def test_undated_items_count_when_first_seen() -> None:
@@ -233,13 +227,16 @@ def test_undated_items_count_when_first_seen() -> None:
 def test_an_old_item_listed_again_is_not_a_new_publication() -> None:
     """In a feed whose dates are good, a new id on an item dated days before the poll that
     first saw it is an old story listed again."""
-    seeded = [Sighting(START, START - i * HOUR, seed=True) for i in range(20)]
-    later = [Sighting(START + i * HOUR, START + i * HOUR - 600) for i in range(1, 21)]
-    relisted = Sighting(START + 21 * HOUR, START - 10 * DAY)
-    assert publications([*seeded, *later, relisted]) == [
-        *(s.published for s in seeded),
-        *(s.published for s in later),
-    ]
+
+    def rate(*, relisted: bool) -> float | None:
+        scheduler = Scheduler([feed("f")])
+        scheduler.observe("f", START, [START - i * HOUR for i in range(20)], seed=True)
+        for hour in range(1, 21):
+            scheduler.observe("f", START + hour * HOUR, [START + hour * HOUR - 600])
+        scheduler.observe("f", START + 21 * HOUR, [START - 10 * DAY] if relisted else [])
+        return scheduler.rate("f", START + 21 * HOUR)
+
+    assert rate(relisted=True) == rate(relisted=False)
 
 
 @pytest.mark.parametrize("dated", [True, False])
@@ -296,8 +293,12 @@ def test_a_clock_jump_keeps_every_interval_within_bounds(jump: float) -> None:
         assert math.isfinite(rate)
 
 
-def test_enough_history_means_a_day_or_ten_publications() -> None:
-    few = estimate([START - 60.0 * i for i in range(MIN_EVENTS - 1)], START - HOUR, START)
-    many = estimate([START - 60.0 * i for i in range(MIN_EVENTS)], START - HOUR, START)
-    day = estimate([], START - DAY, START)
-    assert (few.enough, many.enough, day.enough) == (False, True, True)
+def test_ten_dated_items_of_the_first_poll_are_enough_to_adapt() -> None:
+    def first_interval(listed: int) -> float:
+        scheduler = Scheduler([feed("new"), feed("other")])
+        poll_steadily(scheduler, "other", days=2, per_day=2, start=START - 2 * DAY)
+        scheduler.observe("new", START, [START - 60.0 * i for i in range(listed)], seed=True)
+        return scheduler.interval("new", START)
+
+    assert first_interval(MIN_EVENTS - 1) == 600
+    assert first_interval(MIN_EVENTS) < 600

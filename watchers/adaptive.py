@@ -8,7 +8,7 @@ second and polled f times a second has each item found on average 1/(2f) after i
 published. For a fixed number of requests Σf, the total delay Σλ/(2f) is least when f ∝ √λ;
 and since a feed's rate follows the hours of the day, per hour of the day. So the scheduler:
 
-1. turns each poll's new items into publication times (`publications`): an item's own date
+1. turns each poll's new items into publication times (`publication_time`): an item's own date
    when the feed's dates can be trusted (`dates_trusted`: most items dated, their dates
    distinct, nearly none in the future), else the time the item was first
    seen. An item dated long (`STALE`) before the poll that first saw it is an old one listed
@@ -121,15 +121,6 @@ def publication_time(sighting: Sighting, trusted: bool) -> float | None:
     return min(published, sighting.seen)
 
 
-def publications(sightings: Sequence[Sighting]) -> list[float]:
-    """The publication times the scheduler counts for these sightings of one feed."""
-    dated = [s.published for s in sightings if s.published is not None]
-    ahead = sum(1 for s in sightings if future(s))
-    trusted = dates_trusted(len(dated), len(set(dated)), ahead, len(sightings))
-    times = (publication_time(s, trusted) for s in sightings)
-    return [t for t in times if t is not None]
-
-
 def decay(age: float) -> float:
     """The weight of a publication `age` seconds old (a future one weighs 1)."""
     return float(0.5 ** (max(age, 0.0) / HALF_LIFE))
@@ -155,16 +146,6 @@ def profile(hours: Sequence[float], span: float) -> tuple[float, ...]:
     ]
     mean = total / HOURS
     return tuple((count + PROFILE_PRIOR) / (mean + PROFILE_PRIOR) for count in smooth)
-
-
-def estimate(times: Iterable[float], since: float, now: float) -> Estimate:
-    """A feed's `Estimate` from its publication times, watched since `since`."""
-    times = list(times)
-    start = min([since, *times])
-    hours = [0.0] * HOURS
-    for t in times:
-        hours[hour_of(t)] += decay(now - t)
-    return _estimate(sum(hours), hours, len(times), now - start)
 
 
 def _estimate(weight: float, hours: Sequence[float], events: int, span: float) -> Estimate:
