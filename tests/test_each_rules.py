@@ -6,15 +6,15 @@ ADS-B API into a real SQLite file, on a clock the test moves."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
-from bot.config.types import Config, ConfigError, RouteRule
+from bot.config.types import ConfigError, RouteRule
 from bot.config.validate import parse_config
-from bot.flights.pollers import AdsbPoller, OpenSkyPoller, RouteEvaluator
+from bot.flights.pollers import RouteEvaluator
 from bot.flights.routes import render_flight
 from bot.sources_report import render_sources
 from bot.status import gather, render_status, status_data
@@ -22,6 +22,7 @@ from bot.store import Store
 from bot.store.records import NewFlight, StoredFlight
 from tests.fakes.adsb_api import FakeAdsbApi as FakeAdsb
 from tests.fakes.opensky_api import FakeOpenSky
+from tests.flights import Flights, at, flight_config, route_alerts, track
 from tests.helpers import Clock, outbox_rows
 from watchers.flights import Flight
 
@@ -45,53 +46,6 @@ each = true
 icao24 = ["510207", "~0A1B2C"]
 channel = "main"
 """
-
-
-def at(day: str, hour: int = 12, minute: int = 0) -> datetime:
-    """A UTC moment on an ISO day."""
-    return datetime.fromisoformat(day).replace(hour=hour, minute=minute, tzinfo=UTC)
-
-
-def config(opensky: FakeOpenSky, rules: str, adsb: FakeAdsb | None = None) -> Config:
-    """An OpenSky source on HLLB and UMMS (and an ADS-B source), plus the given rules."""
-    text = CHANNELS + (
-        '[[sources]]\nid = "sky"\nkind = "opensky"\nairports = ["HLLB", "UMMS"]\n'
-        f'lookback = "3d"\napi_url = "{opensky.api_url}"\nauth_url = "{opensky.auth_url}"\n\n'
-    )
-    if adsb is not None:
-        text += (
-            f'[[sources]]\nid = "live"\nkind = "adsb"\napi_url = "{adsb.api_url}"\n'
-            'callsigns = ["BRU8801"]\nevery = "1m"\n\n'
-        )
-    return parse_config(text + rules, "rules.toml")
-
-
-class Bot:
-    """The flight half of a running vedette, stepped by hand."""
-
-    def __init__(self, store: Store, cfg: Config, clock: Clock, client: httpx.AsyncClient) -> None:
-        self.store, self.clock = store, clock
-        self.sky = OpenSkyPoller(
-            store, client, cfg.opensky_sources[0], credentials=None, clock=clock
-        )
-        self.live = [
-            AdsbPoller(store, client, s, clock=clock, min_interval=0.01) for s in cfg.adsb_sources
-        ]
-        self.routes = RouteEvaluator(
-            store, cfg.route_rules, cfg.opensky_sources, cfg.channels, clock=clock
-        )
-
-    async def step(self, when: datetime) -> int:
-        """Move the clock, poll OpenSky once (every due day), evaluate the rules."""
-        self.clock.now = when
-        outcome = await self.sky.poll()
-        assert outcome.error is None, outcome.error
-        return self.routes.evaluate()
-
-
-def alerts(store: Store) -> list[str]:
-    """The plain text of every route alert in the outbox, oldest first."""
-    return [row["plain"] for row in outbox_rows(store) if row["source_id"] == "routes"]
 
 
 def fly(
@@ -221,9 +175,9 @@ async def test_first_evaluation_is_silent_then_each_new_flight_alerts_once(
     opensky_api.credits = 10**6
     fly(opensky_api, "2026-07-01")
     fly(opensky_api, "2026-07-02")
-    cfg = config(opensky_api, EACH)
+    cfg = flight_config(opensky_api, EACH)
     async with httpx.AsyncClient() as client:
-        bot = Bot(store, cfg, Clock(at("2026-07-04")), client)
+        bot = Flights(store, cfg, Clock(at("2026-07-04")), client, adsb_interval=0.01)
         assert await bot.step(at("2026-07-04")) == 0
         assert store.flight_count() == 2
         fly(opensky_api, "2026-07-04", hour=14)
@@ -231,7 +185,7 @@ async def test_first_evaluation_is_silent_then_each_new_flight_alerts_once(
         assert await bot.step(at("2026-07-04", 20)) == 0  # not in OpenSky's lists before 04:00
         assert await bot.step(at("2026-07-05", 6)) == 2
         assert await bot.step(at("2026-07-06", 6)) == 0  # the day is fetched again: merged
-    first, second = alerts(store)
+    first, second = route_alerts(store)
     assert first.splitlines() == [
         "✈ BEN→MSQ: new flight BRU8801 (510207)",
         "Benghazi (HLLB) → Minsk (UMMS)",
@@ -250,10 +204,10 @@ async def test_first_evaluation_is_silent_then_each_new_flight_alerts_once(
     reopened = Store.open(tmp_path / "vedette.db")
     fly(opensky_api, "2026-07-06", hour=10)
     async with httpx.AsyncClient() as client:
-        again = Bot(reopened, cfg, Clock(at("2026-07-07", 6)), client)
+        again = Flights(reopened, cfg, Clock(at("2026-07-07", 6)), client, adsb_interval=0.01)
         assert await again.step(at("2026-07-07", 6)) == 1  # the new flight only
         assert await again.step(at("2026-07-08", 6)) == 0
-    assert len(alerts(reopened)) == 3
+    assert len(route_alerts(reopened)) == 3
     assert len({row["dedup_key"] for row in outbox_rows(reopened)}) == 3
     reopened.close()
 
@@ -265,33 +219,16 @@ async def test_a_backfill_of_history_is_silent(store: Store, opensky_api: FakeOp
     fly(opensky_api, "2026-07-02")
     fly(opensky_api, "2026-07-03")
     opensky_api.credits = 30 * 2  # two day queries, then 429
-    cfg = config(opensky_api, EACH)
+    cfg = flight_config(opensky_api, EACH)
     async with httpx.AsyncClient() as client:
-        bot = Bot(store, cfg, Clock(at("2026-07-04", 6)), client)
+        bot = Flights(store, cfg, Clock(at("2026-07-04", 6)), client, adsb_interval=0.01)
         await bot.sky.poll()
         assert bot.routes.evaluate() == 0
         opensky_api.credits = 10**6
         opensky_api.lift_rate_limit()
         assert await bot.step(at("2026-07-04", 8)) == 0
     assert store.flight_count() == 3
-    assert alerts(store) == []
-
-
-HLLB = (32.0968, 20.2695)
-UMMS = (53.8825, 28.0307)
-
-
-def track(start: datetime) -> list[tuple[datetime, float, float, int | str]]:
-    """BRU8801 from Benina (on the ground, climbing) to Minsk (descending, on the ground)."""
-    points: list[tuple[float, float, int | str]] = [
-        (*HLLB, "ground"),
-        (32.15, 20.30, 3500),
-        (36.0, 22.0, 35000),
-        (45.0, 25.0, 37000),
-        (53.70, 27.95, 6000),
-        (*UMMS, "ground"),
-    ]
-    return [(start + timedelta(minutes=40 * n), *p) for n, p in enumerate(points)]
+    assert route_alerts(store) == []
 
 
 async def test_a_live_flight_alerts_at_departure_and_once_with_opensky(
@@ -302,10 +239,10 @@ async def test_a_live_flight_alerts_at_departure_and_once_with_opensky(
     the next day merges into its row: no second alert. Another flight is another alert."""
     adsb_api.routes = {"BRU8801": ("HLLB-UMMS", True)}
     opensky_api.credits = 10**6
-    cfg = config(opensky_api, EACH, adsb_api)
+    cfg = flight_config(opensky_api, EACH, adsb_api)
     clock = Clock(at("2026-07-04", 8))
     async with httpx.AsyncClient() as client:
-        bot = Bot(store, cfg, clock, client)
+        bot = Flights(store, cfg, clock, client, adsb_interval=0.01)
         assert await bot.step(at("2026-07-04", 8)) == 0  # the first evaluation
         (live,) = bot.live
         added = []
@@ -332,7 +269,7 @@ async def test_a_live_flight_alerts_at_departure_and_once_with_opensky(
         assert await bot.step(at("2026-07-05", 6)) == 1  # the other flight only
     (row,) = [r for r in store.db.table("flights").rows if r["icao24"] == "510207"]
     assert row["sources"] == "live,sky"
-    first, second = alerts(store)
+    first, second = route_alerts(store)
     assert first.splitlines()[:3] == [
         "✈ BEN→MSQ: new flight BRU8801 (510207)",
         "Benghazi (HLLB) → Minsk (UMMS)",
@@ -382,7 +319,7 @@ def test_a_merge_that_completes_the_route_alerts_once(store: Store) -> None:
     record(store, at("2026-07-06", 6), flight(at("2026-07-04", 9, 25), source="sky2"))
     clock.now = at("2026-07-06", 6)
     assert routes.evaluate() == 0
-    (alert,) = alerts(store)
+    (alert,) = route_alerts(store)
     assert "seen by live, sky" in alert
     assert store.flight_count() == 1
 
@@ -402,7 +339,7 @@ def test_an_aircraft_watch_list_alerts_its_aircraft_on_any_route(store: Store) -
     )
     clock.now = at("2026-07-05", 6)
     assert routes.evaluate() == 2
-    first, second = alerts(store)
+    first, second = route_alerts(store)
     assert first.splitlines()[:2] == [
         "✈ aircraft 510207, ~0a1b2c: new flight BRU8801 (510207)",
         "Minsk (UMMS) → Istanbul (LTBA)",
@@ -428,7 +365,7 @@ def test_a_watch_list_with_a_route_needs_both(store: Store) -> None:
     )
     clock.now = at("2026-07-05", 6)
     assert routes.evaluate() == 1
-    (alert,) = alerts(store)
+    (alert,) = route_alerts(store)
     assert alert.startswith("✈ BEN→MSQ: new flight BRU8801 (510207)")
     assert "each new flight · aircraft 510207, ~0a1b2c" in alert
 
@@ -446,7 +383,7 @@ def test_the_operator_filter(store: Store) -> None:
     )
     clock.now = at("2026-07-05", 6)
     assert routes.evaluate() == 1
-    (alert,) = alerts(store)
+    (alert,) = route_alerts(store)
     assert "BRU8801" in alert
 
 

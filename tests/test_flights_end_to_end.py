@@ -3,41 +3,20 @@ route rules evaluated on a clock the test moves, alerts in the outbox and in /st
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 
-from bot.config.types import Config
 from bot.config.validate import parse_config
-from bot.flights.pollers import AdsbPoller, OpenSkyPoller, RouteEvaluator
+from bot.flights.pollers import AdsbPoller
 from bot.status import gather, render_status
 from bot.store import Store
 from tests.fakes.adsb_api import FakeAdsbApi as FakeAdsb
 from tests.fakes.opensky_api import FakeOpenSky
 from tests.fakes.telegram_api import TEST_CHAT_ID, TEST_TOKEN, FakeTelegramAPI
-from tests.helpers import Clock, fast_options, outbox_rows, start
-
-
-def at(day: str, hour: int = 12) -> datetime:
-    """A UTC moment on an ISO day."""
-    return datetime.fromisoformat(day).replace(hour=hour, tzinfo=UTC)
-
-
-def config(opensky: FakeOpenSky, rules: str, adsb: FakeAdsb | None = None) -> Config:
-    """An OpenSky source on HLLB and UMMS (and an ADS-B source), plus the given rules."""
-    text = (
-        "[channels.main]\nchat_id = -1001234567890\n\n"
-        '[[sources]]\nid = "sky"\nkind = "opensky"\nairports = ["HLLB", "UMMS"]\n'
-        f'lookback = "3d"\napi_url = "{opensky.api_url}"\nauth_url = "{opensky.auth_url}"\n\n'
-    )
-    if adsb is not None:
-        text += (
-            f'[[sources]]\nid = "live"\nkind = "adsb"\napi_url = "{adsb.api_url}"\n'
-            'callsigns = ["BRU8801"]\nevery = "1m"\n\n'
-        )
-    return parse_config(text + rules, "test.toml")
-
+from tests.flights import Flights, at, flight_config, route_alerts, track
+from tests.helpers import Clock, fast_options, start
 
 AT_LEAST = """
 [[rules]]
@@ -63,32 +42,6 @@ channel = "main"
 """
 
 
-class Bot:
-    """The flight half of a running vedette, stepped by hand."""
-
-    def __init__(self, store: Store, cfg: Config, clock: Clock, client: httpx.AsyncClient) -> None:
-        self.store, self.clock = store, clock
-        self.sky = OpenSkyPoller(
-            store, client, cfg.opensky_sources[0], credentials=None, clock=clock
-        )
-        self.live = [AdsbPoller(store, client, s, clock=clock) for s in cfg.adsb_sources]
-        self.routes = RouteEvaluator(
-            store, cfg.route_rules, cfg.opensky_sources, cfg.channels, clock=clock
-        )
-
-    async def step(self, when: datetime) -> int:
-        """Move the clock, poll OpenSky once (it fetches every due day), evaluate the rules."""
-        self.clock.now = when
-        outcome = await self.sky.poll()
-        assert outcome.error is None, outcome.error
-        return self.routes.evaluate()
-
-
-def alerts(store: Store) -> list[str]:
-    """The plain text of every route alert in the outbox."""
-    return [row["plain"] for row in outbox_rows(store) if row["source_id"] == "routes"]
-
-
 def series(opensky: FakeOpenSky, *days: str, icao: str = "510123") -> None:
     """BRU8801 flights HLLB→UMMS departing at 09:00 on each day."""
     for day in days:
@@ -104,10 +57,10 @@ async def test_may_june_july_series_fires_once_then_again_after_falling_below(
     and a restart keeps the state without repeating the alert."""
     opensky_api.credits = 10**6
     series(opensky_api, "2026-05-02", "2026-06-05", "2026-07-04")
-    cfg = config(opensky_api, AT_LEAST)
+    cfg = flight_config(opensky_api, AT_LEAST)
     clock = Clock(at("2026-07-03"))
     async with httpx.AsyncClient() as client:
-        bot = Bot(store, cfg, clock, client)
+        bot = Flights(store, cfg, clock, client)
         assert await bot.step(at("2026-07-03")) == 0
         assert store.route_state("ben-msq").firing is False
         assert await bot.step(at("2026-07-05")) == 1
@@ -117,7 +70,7 @@ async def test_may_june_july_series_fires_once_then_again_after_falling_below(
         assert store.route_state("ben-msq").firing is False
         series(opensky_api, "2026-08-03")
         assert await bot.step(at("2026-08-05")) == 1
-    first, second = alerts(store)
+    first, second = route_alerts(store)
     assert first.splitlines()[:5] == [
         "✈ BEN→MSQ: 3 flights in the last 90 days",
         "Benghazi (HLLB) → Minsk (UMMS)",
@@ -131,9 +84,9 @@ async def test_may_june_july_series_fires_once_then_again_after_falling_below(
     store.close()
     reopened = Store.open(tmp_path / "vedette.db")
     async with httpx.AsyncClient() as client:
-        again = Bot(reopened, cfg, Clock(at("2026-08-06")), client)
+        again = Flights(reopened, cfg, Clock(at("2026-08-06")), client)
         assert await again.step(at("2026-08-06")) == 0
-    assert len(alerts(reopened)) == 2
+    assert len(route_alerts(reopened)) == 2
     assert reopened.route_state("ben-msq").firing is True
     report = render_status(gather(reopened), at("2026-08-06"))
     assert "ben-msq [FIRING]: BEN→MSQ: 3 in 90 days (alerts at 3) · complete coverage" in report
@@ -146,15 +99,15 @@ async def test_backfill_never_fires_a_partial_count(store: Store, opensky_api: F
     """While some days of the window are not fetched yet, the rule is not evaluated."""
     series(opensky_api, "2026-05-02", "2026-06-05", "2026-07-04")
     opensky_api.credits = 30 * 40  # 40 calls, then 429: the backfill stops part way
-    cfg = config(opensky_api, AT_LEAST)
+    cfg = flight_config(opensky_api, AT_LEAST)
     async with httpx.AsyncClient() as client:
-        bot = Bot(store, cfg, Clock(at("2026-07-10")), client)
+        bot = Flights(store, cfg, Clock(at("2026-07-10")), client)
         outcome = await bot.sky.poll()
         assert outcome.retry_after is not None
         assert bot.routes.evaluate() == 0
     state = next(iter(store.route_states()))
     assert "not evaluated until every day was fetched once" in state["summary"]
-    assert alerts(store) == []
+    assert route_alerts(store) == []
 
 
 async def test_spike_against_the_previous_window_with_min_count(
@@ -171,13 +124,13 @@ async def test_spike_against_the_previous_window_with_min_count(
         "2026-06-20",
         "2026-06-25",
     )
-    cfg = config(opensky_api, SPIKE)
+    cfg = flight_config(opensky_api, SPIKE)
     async with httpx.AsyncClient() as client:
-        bot = Bot(store, cfg, Clock(at("2026-06-12")), client)
+        bot = Flights(store, cfg, Clock(at("2026-06-12")), client)
         assert await bot.step(at("2026-06-12")) == 0  # 2 now vs 1 before: under min_count
         assert await bot.step(at("2026-06-22")) == 0  # 3 now vs 2 before: not doubled
         assert await bot.step(at("2026-06-27")) == 1  # 4 now vs 2 before
-    (alert,) = alerts(store)
+    (alert,) = route_alerts(store)
     assert alert.startswith("✈ BEN→MSQ: 4 flights in the last 30 days, 2 in the 30 days before")
     assert "spike ×2 with at least 3" in alert
 
@@ -187,9 +140,9 @@ async def test_rate_limited_and_empty_days_in_the_ledger(
 ) -> None:
     """A 404 day is empty (fetched); a 429 marks the day rate-limited and pauses the source."""
     opensky_api.credits = 10**6
-    cfg = config(opensky_api, AT_LEAST)
+    cfg = flight_config(opensky_api, AT_LEAST)
     async with httpx.AsyncClient() as client:
-        bot = Bot(store, cfg, Clock(at("2026-07-10")), client)
+        bot = Flights(store, cfg, Clock(at("2026-07-10")), client)
         opensky_api.rate_limit(3600)
         outcome = await bot.sky.poll()
         assert outcome.retry_after == 3600
@@ -204,30 +157,13 @@ async def test_rate_limited_and_empty_days_in_the_ledger(
     assert health.credits_spent > 0
 
 
-HLLB = (32.0968, 20.2695)
-UMMS = (53.8825, 28.0307)
-
-
-def track(start: datetime) -> list[tuple[datetime, float, float, int | str]]:
-    """BRU8801 from Benina (on the ground, climbing) to Minsk (descending, on the ground)."""
-    points: list[tuple[float, float, int | str]] = [
-        (*HLLB, "ground"),
-        (32.15, 20.30, 3500),
-        (36.0, 22.0, 35000),
-        (45.0, 25.0, 37000),
-        (53.70, 27.95, 6000),
-        (*UMMS, "ground"),
-    ]
-    return [(start + timedelta(minutes=40 * n), *p) for n, p in enumerate(points)]
-
-
 async def test_adsb_sightings_become_one_flight_counted_once_with_opensky(
     store: Store, opensky_api: FakeOpenSky, adsb_api: FakeAdsb
 ) -> None:
     """Live sightings become one HLLB→UMMS flight; OpenSky's report of it merges into it."""
     adsb_api.routes = {"BRU8801": ("HLLB-UMMS", True)}
     opensky_api.credits = 10**6
-    cfg = config(opensky_api, AT_LEAST, adsb_api)
+    cfg = flight_config(opensky_api, AT_LEAST, adsb_api)
     clock = Clock(at("2026-07-04", 9))
     async with httpx.AsyncClient() as client:
         live = AdsbPoller(store, client, cfg.adsb_sources[0], clock=clock, min_interval=0.01)
@@ -260,7 +196,7 @@ async def test_adsb_sightings_become_one_flight_counted_once_with_opensky(
             dep="HLLB",
             arr=None,
         )
-        bot = Bot(store, cfg, clock, client)
+        bot = Flights(store, cfg, clock, client)
         await bot.step(at("2026-07-06"))
     (merged,) = store.flights_between(["HLLB"], ["UMMS"], at("2026-07-01"), at("2026-07-10"))
     assert merged.sources == ("live", "sky")

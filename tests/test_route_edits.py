@@ -8,23 +8,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
-from bot.config.types import Config
-from bot.config.validate import parse_config
-from bot.flights.pollers import OpenSkyPoller, RouteEvaluator
 from bot.sinks import Transient
 from bot.store import Store
 from bot.telegram.sink import TelegramSink
 from tests.fakes.opensky_api import FakeOpenSky
 from tests.fakes.scripted_sink import ScriptedSink
 from tests.fakes.telegram_api import TEST_CHAT_ID, TEST_TOKEN, FakeTelegramAPI
+from tests.flights import Flights, at, flight_config
 from tests.helpers import Clock, dispatcher, outbox_rows
 
 RULE = """
@@ -39,47 +36,9 @@ channel = "main"
 """
 
 
-def at(day: str, hour: int = 12) -> datetime:
-    """A UTC moment on an ISO day."""
-    return datetime.fromisoformat(day).replace(hour=hour, tzinfo=UTC)
-
-
-def config(opensky: FakeOpenSky) -> Config:
-    """An OpenSky source on HLLB and UMMS and the rule, alerting the fake Bot API's chat."""
-    text = (
-        f"[channels.main]\nchat_id = {TEST_CHAT_ID}\n\n"
-        '[[sources]]\nid = "sky"\nkind = "opensky"\nairports = ["HLLB", "UMMS"]\n'
-        f'lookback = "3d"\napi_url = "{opensky.api_url}"\nauth_url = "{opensky.auth_url}"\n'
-    )
-    return parse_config(text + RULE, "test.toml")
-
-
 def fly(opensky: FakeOpenSky, departs: datetime) -> None:
     """A BRU8801 flight HLLB→UMMS departing at `departs`, landing four hours later."""
     opensky.add_flight(icao24="510123", first_seen=departs, last_seen=departs + timedelta(hours=4))
-
-
-@dataclass
-class Flights:
-    """The flight half of a running vedette, stepped by hand."""
-
-    sky: OpenSkyPoller
-    routes: RouteEvaluator
-    clock: Clock
-
-    async def step(self, when: datetime, *, failing: bool = False) -> int:
-        """Move the clock, poll OpenSky once (every due day; some days fail if `failing`),
-        evaluate the rule; the number of alerts queued."""
-        self.clock.now = when
-        outcome = await self.sky.poll()
-        assert (outcome.error is not None) is failing, outcome.error
-        return self.routes.evaluate()
-
-
-def flights(store: Store, cfg: Config, clock: Clock, client: httpx.AsyncClient) -> Flights:
-    sky = OpenSkyPoller(store, client, cfg.opensky_sources[0], credentials=None, clock=clock)
-    routes = RouteEvaluator(store, cfg.route_rules, cfg.opensky_sources, cfg.channels, clock=clock)
-    return Flights(sky, routes, clock)
 
 
 def rows(store: Store, kind: str) -> list[dict[str, object]]:
@@ -127,7 +86,7 @@ async def test_a_failed_day_fetched_later_edits_the_sent_alert(
     clock = Clock(at("2026-07-05"))
     sender = dispatcher(store, telegram, clock)
     async with httpx.AsyncClient() as client:
-        bot = flights(store, config(opensky), clock, client)
+        bot = Flights(store, flight_config(opensky, RULE, chat_id=TEST_CHAT_ID), clock, client)
         opensky.fail_next("500")  # the first query: HLLB departures of 2026-07-04
         assert await bot.step(at("2026-07-05", 11), failing=True) == 0  # waits for a retry
         opensky.fail_next("500")  # the retry, the next poll's first query
@@ -166,7 +125,7 @@ async def test_a_growing_count_edits_the_alert_once_with_the_new_flight(
     sink = ScriptedSink(clock)
     sender = dispatcher(store, sink, clock)
     async with httpx.AsyncClient() as client:
-        bot = flights(store, config(opensky), clock, client)
+        bot = Flights(store, flight_config(opensky, RULE, chat_id=TEST_CHAT_ID), clock, client)
         assert await bot.step(at("2026-07-05")) == 1
         await sender.drain(grace=0)
         fly(opensky, at("2026-07-10", 9))
@@ -193,12 +152,12 @@ async def test_nothing_changed_no_edit_even_after_a_restart(
     clock = Clock(at("2026-07-05"))
     sink = ScriptedSink(clock)
     async with httpx.AsyncClient() as client:
-        bot = flights(store, config(opensky), clock, client)
+        bot = Flights(store, flight_config(opensky, RULE, chat_id=TEST_CHAT_ID), clock, client)
         assert await bot.step(at("2026-07-05")) == 1
         await dispatcher(store, sink, clock).drain(grace=0)
         for when in (at("2026-07-05", 13), at("2026-07-06"), at("2026-07-07")):
             assert await bot.step(when) == 0
-        again = flights(store, config(opensky), clock, client)
+        again = Flights(store, flight_config(opensky, RULE, chat_id=TEST_CHAT_ID), clock, client)
         assert await again.step(at("2026-07-07", 13)) == 0
     assert store.route_state("ben-msq").firing is True
     assert rows(store, "edit") == []
@@ -213,7 +172,7 @@ async def test_a_pending_alert_is_sent_with_the_new_text_and_no_edit(
     clock = Clock(at("2026-07-05"))
     sink = ScriptedSink(clock, Transient("connection refused"))
     async with httpx.AsyncClient() as client:
-        bot = flights(store, config(opensky), clock, client)
+        bot = Flights(store, flight_config(opensky, RULE, chat_id=TEST_CHAT_ID), clock, client)
         assert await bot.step(at("2026-07-05")) == 1
         assert await dispatcher(store, sink, clock).drain(grace=0) == 1
         fly(opensky, at("2026-07-10", 9))
@@ -235,7 +194,7 @@ async def test_after_rearming_a_new_episode_is_a_new_message(
     clock = Clock(at("2026-07-05"))
     sink = ScriptedSink(clock)
     async with httpx.AsyncClient() as client:
-        bot = flights(store, config(opensky), clock, client)
+        bot = Flights(store, flight_config(opensky, RULE, chat_id=TEST_CHAT_ID), clock, client)
         assert await bot.step(at("2026-07-05")) == 1
         await dispatcher(store, sink, clock).drain(grace=0)
         assert await bot.step(at("2026-08-01")) == 0  # 2026-05-02 left the 90 days
@@ -260,7 +219,7 @@ async def test_an_alert_held_by_a_mute_is_left_alone(store: Store, opensky: Fake
     clock = Clock(at("2026-07-05"))
     store.mute("ben-msq", at("2026-09-01"), None, at("2026-07-01"))
     async with httpx.AsyncClient() as client:
-        bot = flights(store, config(opensky), clock, client)
+        bot = Flights(store, flight_config(opensky, RULE, chat_id=TEST_CHAT_ID), clock, client)
         assert await bot.step(at("2026-07-05")) == 0
         assert store.route_state("ben-msq").firing is True
         fly(opensky, at("2026-07-10", 9))
@@ -277,7 +236,7 @@ async def test_two_changes_before_the_edit_is_sent_make_one_edit(
     clock = Clock(at("2026-07-05"))
     sink = ScriptedSink(clock)
     async with httpx.AsyncClient() as client:
-        bot = flights(store, config(opensky), clock, client)
+        bot = Flights(store, flight_config(opensky, RULE, chat_id=TEST_CHAT_ID), clock, client)
         assert await bot.step(at("2026-07-05")) == 1
         await dispatcher(store, sink, clock).drain(grace=0)
         fly(opensky, at("2026-07-10", 9))
@@ -299,7 +258,7 @@ async def test_a_failed_backfill_day_holds_the_rule_until_its_retry(
     fly(opensky, at("2026-07-04", 23))  # only the 4th's HLLB departures list it
     clock = Clock(at("2026-07-05", 11))
     async with httpx.AsyncClient() as client:
-        bot = flights(store, config(opensky), clock, client)
+        bot = Flights(store, flight_config(opensky, RULE, chat_id=TEST_CHAT_ID), clock, client)
         opensky.fail_next("500")  # HLLB departures of 2026-07-04, the first query
         assert await bot.step(at("2026-07-05", 11), failing=True) == 0
         assert outbox_rows(store) == []
@@ -323,7 +282,7 @@ async def test_a_failed_retry_fires_once_with_the_gap(store: Store, opensky: Fak
     fly(opensky, at("2026-07-04", 23))
     clock = Clock(at("2026-07-05", 10))
     async with httpx.AsyncClient() as client:
-        bot = flights(store, config(opensky), clock, client)
+        bot = Flights(store, flight_config(opensky, RULE, chat_id=TEST_CHAT_ID), clock, client)
         opensky.fail_next("500")
         assert await bot.step(at("2026-07-05", 10), failing=True) == 0
         opensky.fail_next("500")

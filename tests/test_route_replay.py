@@ -29,11 +29,11 @@ from PIL import Image
 from bot.cli import main
 from bot.config.types import Config
 from bot.config.validate import parse_config
-from bot.flights.pollers import OpenSkyPoller, RouteEvaluator
 from bot.store import Store
 from bot.telegram.commands import build_application, route_chart
 from tests.fakes.opensky_api import FakeOpenSky
 from tests.fakes.telegram_api import TEST_TOKEN, FakeTelegramAPI
+from tests.flights import Flights
 from tests.helpers import ADMIN, Clock, eventually, make_config, outbox_rows, serving
 
 DATA = Path(__file__).parent / "data" / "flights" / "hllb-umms-2025.csv"
@@ -119,26 +119,6 @@ def config(opensky: FakeOpenSky) -> Config:
     return parse_config(text + RULES, "rules.toml")
 
 
-class Flights:
-    """The flight half of a running vedette: the OpenSky poller and the route rules."""
-
-    def __init__(self, store: Store, cfg: Config, clock: Clock, client: httpx.AsyncClient) -> None:
-        self.clock = clock
-        self.sky = OpenSkyPoller(
-            store, client, cfg.opensky_sources[0], credentials=None, clock=clock
-        )
-        self.routes = RouteEvaluator(
-            store, cfg.route_rules, cfg.opensky_sources, cfg.channels, clock=clock
-        )
-
-    async def step(self, when: datetime) -> tuple[str | None, int]:
-        """Move the clock, poll OpenSky once (every due day), evaluate the rules: the poll's
-        error and the number of alerts queued."""
-        self.clock.now = when
-        outcome = await self.sky.poll()
-        return outcome.error, self.routes.evaluate()
-
-
 def client_without_keepalive() -> httpx.AsyncClient:
     """A client opening a connection per request: on a kept-alive loopback connection each
     answer with a body waits for a delayed ACK (up to 40 ms; Nagle), which made the replay's
@@ -190,13 +170,14 @@ async def replay(done: Replay) -> None:
         async with client_without_keepalive() as client:
             bot = Flights(store, cfg, Clock(morning(FIRST)), client)
             # The first evaluation comes before any Belavia flight: the `each` rule starts.
-            assert await bot.step(morning(FIRST)) == (None, 0)
+            assert await bot.step(morning(FIRST)) == 0
             day = FIRST + timedelta(days=1)
             while day <= LAST + timedelta(days=1):
                 before = len(alerts(store, "bru-each"))
                 if day == FAILING_DAY + timedelta(days=1):
                     opensky.fail_next("500")  # the first query: HLLB departures of the 13th
-                    error, _ = await bot.step(morning(day))
+                    error = (await bot.poll(morning(day))).error
+                    bot.routes.evaluate()
                     assert error is not None
                     assert "HTTP 500" in error, error
                     gap = [e for e in store.coverage(["sky"]) if e.status == "failed"]
@@ -205,11 +186,9 @@ async def replay(done: Replay) -> None:
                     ]
                     # Its UMMS half alone has no departure airport: no alert yet.
                     assert len(alerts(store, "bru-each")) == before
-                    error, _ = await bot.step(morning(day) + timedelta(hours=1))  # the retry
-                    assert error is None
+                    await bot.step(morning(day) + timedelta(hours=1))  # the retry: no error
                 else:
-                    error, _ = await bot.step(morning(day))
-                    assert error is None, error
+                    await bot.step(morning(day))  # no error
                 done.each[day - timedelta(days=1)] = len(alerts(store, "bru-each")) - before
                 fired = alerts(store, "ben-msq")
                 if len(fired) > len(done.fired):
@@ -221,8 +200,8 @@ async def replay(done: Replay) -> None:
         store = Store.open(path)
         async with client_without_keepalive() as client:
             again = Flights(store, cfg, Clock(morning(LAST + timedelta(days=2))), client)
-            assert await again.step(morning(LAST + timedelta(days=2))) == (None, 0)
-            assert await again.step(morning(LAST + timedelta(days=3))) == (None, 0)
+            assert await again.step(morning(LAST + timedelta(days=2))) == 0
+            assert await again.step(morning(LAST + timedelta(days=3))) == 0
         store.close()
     finally:
         opensky.stop()
